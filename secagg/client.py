@@ -1,0 +1,227 @@
+"""The client state machine: bytes in, bytes out; no I/O.
+
+Transitions (one method call each)::
+
+    NEW --start()--> AWAIT_KEY_LIST                 sends AdvertiseKeys (c_u^PK, s_u^PK)
+    AWAIT_KEY_LIST --handle(KeyList)--> AWAIT_SHARES           sends ShareKeys {e_{u,v}}
+    AWAIT_SHARES --handle(ShareForward)--> AWAIT_UNMASK_REQUEST  sends MaskedInput y_u
+    AWAIT_UNMASK_REQUEST --handle(UnmaskRequest)--> COMPLETED  sends UnmaskResponse
+    any state --bad or unacceptable message--> ABORTED (raises ClientAbort, sends nothing)
+
+(A ConsistencyCheck round will sit between AWAIT_SHARES and AWAIT_UNMASK_REQUEST.)
+
+An honest client reveals, for each peer, at most one kind of share: a share of s_v^SK only for
+a peer the server says dropped, a share of b_v only for a peer the server says survived, and
+it refuses a survivor list with fewer than ``t`` ids or with ids it never received shares from.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NoReturn
+import os
+
+import numpy as np
+
+from secagg import wire
+from secagg.config import RoundConfig
+from secagg.crypto import aead, kdf, prg, shamir
+from secagg.crypto.keys import KeyAgreementError, KeyPair
+from secagg.errors import AbortReason, ClientAbort, DecodeError, StateError
+from secagg.graph import COMPLETE, MaskingGraph
+
+
+class ClientPhase(enum.Enum):
+    NEW = "new"
+    AWAIT_KEY_LIST = "await_key_list"
+    AWAIT_SHARES = "await_shares"
+    AWAIT_UNMASK_REQUEST = "await_unmask_request"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
+def rand_size(config: RoundConfig) -> int:
+    """Bytes of randomness a client consumes: c_u^SK | s_u^SK | b_u (32 each), then the
+    coefficients of the two sharing polynomials (2 * (t - 1) * 48)."""
+    return 3 * 32 + 2 * shamir.rand_size(config.threshold)
+
+
+class Client:
+    """Client ``u`` of one round, holding its input x_u in Z_{2^b}^m.
+
+    ``rand`` supplies every random byte the client uses (:func:`rand_size` of them); pass
+    ``None`` to draw them from the OS. Fixed ``rand`` makes runs reproducible (test vectors).
+    """
+
+    def __init__(
+        self,
+        config: RoundConfig,
+        client_id: int,
+        x: np.ndarray,
+        rand: bytes | None = None,
+        *,
+        graph: MaskingGraph = COMPLETE,
+    ) -> None:
+        if not 0 <= client_id < config.num_clients:
+            raise ValueError(f"client_id must be in [0, {config.num_clients})")
+        dtype = prg.ring_dtype(config.bits)
+        x = np.asarray(x)
+        if x.shape != (config.dim,) or x.dtype.kind != "u":
+            raise ValueError(f"x must be an unsigned integer vector of shape ({config.dim},)")
+        if x.size and int(x.max()) >= config.modulus:
+            raise ValueError(f"x has elements outside Z_2^{config.bits}")
+        if rand is None:
+            rand = os.urandom(rand_size(config))
+        if len(rand) != rand_size(config):
+            raise ValueError(f"rand must be {rand_size(config)} bytes")
+        self.config = config
+        self.id = client_id
+        self.phase = ClientPhase.NEW
+        self.abort_reason: AbortReason | None = None
+        self._graph = graph
+        self._x = x.astype(dtype)
+        self._c = KeyPair.from_secret(rand[0:32])
+        self._s = KeyPair.from_secret(rand[32:64])
+        self._b = rand[64:96]
+        self._share_rand = rand[96:]
+        self._peers: dict[int, wire.KeyEntry] = {}
+        self._u2: set[int] = set()
+        self._held: dict[int, tuple[int, int]] = {}  # peer -> (share of s^SK, share of b)
+
+    # ------------------------------------------------------------------ public API
+
+    def start(self) -> bytes:
+        """Round 0 (AdvertiseKeys): send (c_u^PK, s_u^PK)."""
+        self._expect(ClientPhase.NEW)
+        self.phase = ClientPhase.AWAIT_KEY_LIST
+        msg = wire.AdvertiseKeys(self._c.public, self._s.public)
+        return wire.encode_advertise_keys(self.config, self.id, msg)
+
+    def handle(self, data: bytes) -> bytes:
+        """Consume the server's prompt for the next round and return this client's reply.
+
+        Raises :class:`ClientAbort` (and moves to ABORTED) when the message is malformed or
+        asks for something an honest client must refuse.
+        """
+        try:
+            if self.phase is ClientPhase.AWAIT_KEY_LIST:
+                reply = self._on_key_list(wire.decode_key_list(data, self.config, self.id))
+                self.phase = ClientPhase.AWAIT_SHARES
+            elif self.phase is ClientPhase.AWAIT_SHARES:
+                reply = self._on_shares(wire.decode_share_forward(data, self.config, self.id))
+                self.phase = ClientPhase.AWAIT_UNMASK_REQUEST
+            elif self.phase is ClientPhase.AWAIT_UNMASK_REQUEST:
+                reply = self._on_unmask(wire.decode_unmask_request(data, self.config, self.id))
+                self.phase = ClientPhase.COMPLETED
+            else:
+                raise StateError(f"client {self.id} cannot handle a message in {self.phase.value}")
+        except DecodeError as exc:
+            self._abort(AbortReason.INVALID_MESSAGE, f"undecodable server message: {exc}")
+        return reply
+
+    # ------------------------------------------------------------------ rounds
+
+    def _on_key_list(self, msg: wire.KeyList) -> bytes:
+        """Round 1 (ShareKeys): check U1, share s_u^SK and b_u, encrypt a share pair to each v."""
+        cfg = self.config
+        peers = {e.client: e for e in msg.entries}
+        if len(peers) < cfg.threshold:
+            self._abort(AbortReason.BELOW_THRESHOLD, f"key list has {len(peers)} < t entries")
+        mine = peers.get(self.id)
+        if mine is None or (mine.c_public, mine.s_public) != (self._c.public, self._s.public):
+            self._abort(AbortReason.INCONSISTENT_VIEW, "key list omits or alters this client")
+        keys = [k for e in msg.entries for k in (e.c_public, e.s_public)]
+        if len(set(keys)) != len(keys):
+            self._abort(AbortReason.INCONSISTENT_VIEW, "key list repeats a public key")
+        self._peers = peers
+        # We hold a share of our own secrets too: with exactly t responders at Unmasking, a
+        # survivor's own share is one of the t that reconstruct its b_u.
+        holders = sorted([self.id, *self._graph.neighbors(self.id, peers)])
+        key_shares, mask_shares = shamir.share(
+            [self._s.secret, self._b], (v + 1 for v in holders), cfg.threshold, self._share_rand
+        )
+        out = []
+        for v, key_share, mask_share in zip(holders, key_shares, mask_shares, strict=True):
+            if v == self.id:
+                self._held[v] = (key_share, mask_share)
+                continue
+            k = kdf.share_encryption_key(
+                self._agree(self._c, peers[v].c_public), session_id=cfg.session_id,
+                sender=self.id, recipient=v,
+            )
+            plaintext = wire.encode_share_plaintext(self.id, v, key_share, mask_share)
+            out.append((v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v))))
+        return wire.encode_share_keys(cfg, self.id, wire.ShareKeys(tuple(out)))
+
+    def _on_shares(self, msg: wire.ShareForward) -> bytes:
+        """Round 2 (MaskedInputCollection): keep the shares for us, send
+        y_u = x_u + PRG(b_u) + sum_{v in U2} Delta_{u,v} PRG(s_{u,v}),  Delta = +1 if u < v else -1.
+        """
+        cfg = self.config
+        senders = [u for u, _ in msg.ciphertexts]
+        if any(u == self.id or u not in self._peers for u in senders):
+            self._abort(AbortReason.INCONSISTENT_VIEW, "shares forwarded from unknown peers")
+        if len(senders) + 1 < cfg.threshold:
+            self._abort(AbortReason.BELOW_THRESHOLD, f"only {len(senders) + 1} < t clients left")
+        for u, ciphertext in msg.ciphertexts:
+            k = kdf.share_encryption_key(
+                self._agree(self._c, self._peers[u].c_public), session_id=cfg.session_id,
+                sender=u, recipient=self.id,
+            )
+            try:
+                plaintext = aead.open_(k, ciphertext, aead.associated_data(cfg.session_id, u, self.id))
+                self._held[u] = wire.decode_share_plaintext(plaintext, u, self.id)
+            except (aead.AuthenticationError, DecodeError):
+                # We still mask with u (the server counts u in U2); we just hold no share of it,
+                # and the server needs t shares from the others.
+                continue
+        self._u2 = {self.id, *senders}
+        y = self._x.copy()
+        prg.accumulate(y, self._b, label=prg.LABEL_SELF_MASK)
+        for v in self._graph.neighbors(self.id, senders):
+            seed = kdf.pair_mask_seed(
+                self._agree(self._s, self._peers[v].s_public), session_id=cfg.session_id,
+                u=self.id, v=v,
+            )
+            prg.accumulate(y, seed, label=prg.LABEL_PAIR_MASK, negate=self.id > v)
+        prg.reduce(y, cfg.bits)
+        self._x = self._x[:0]  # x_u is no longer needed; keep no copy in the state
+        return wire.encode_masked_input(cfg, self.id, wire.MaskedInput(y))
+
+    def _on_unmask(self, msg: wire.UnmaskRequest) -> bytes:
+        """Round 3 (Unmasking): shares of s_v^SK for dropped peers, of b_v for survivors."""
+        survivors = set(msg.survivors)
+        if self.id not in survivors:
+            self._abort(AbortReason.INCONSISTENT_VIEW, "survivor list omits this client")
+        if len(survivors) < self.config.threshold:
+            self._abort(AbortReason.BELOW_THRESHOLD, f"survivor list has {len(survivors)} < t ids")
+        if not survivors <= self._u2:
+            self._abort(AbortReason.INCONSISTENT_VIEW, "survivor list names unknown peers")
+        shares = []
+        for peer in sorted(self._held):
+            key_share, mask_share = self._held[peer]
+            # _held only has peers of U2, so "not a survivor" means "dropped after ShareKeys".
+            if peer in survivors:
+                shares.append((peer, wire.ShareKind.SELF_MASK, mask_share))
+            else:
+                shares.append((peer, wire.ShareKind.KEY, key_share))
+        self._held.clear()
+        return wire.encode_unmask_response(self.config, self.id, wire.UnmaskResponse(tuple(shares)))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _agree(self, pair: KeyPair, peer_public: bytes) -> bytes:
+        try:
+            return pair.agree(peer_public)
+        except KeyAgreementError:
+            self._abort(AbortReason.KEY_AGREEMENT_FAILED, "a peer's public key is invalid")
+
+    def _expect(self, phase: ClientPhase) -> None:
+        if self.phase is not phase:
+            raise StateError(f"client {self.id} is in {self.phase.value}, not {phase.value}")
+
+    def _abort(self, reason: AbortReason, detail: str) -> NoReturn:
+        self.phase = ClientPhase.ABORTED
+        self.abort_reason = reason
+        self._held.clear()
+        raise ClientAbort(reason, f"client {self.id}: {detail}")

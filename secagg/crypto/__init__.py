@@ -1,0 +1,1 @@
+"""Thin, typed wrappers over the `cryptography` package. No hand-written ciphers live here."""

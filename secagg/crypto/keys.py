@@ -1,0 +1,68 @@
+"""X25519 key agreement (Bonawitz et al.'s KA.gen / KA.agree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+KEY_SIZE = 32
+
+
+class KeyAgreementError(ValueError):
+    """The peer's public key is invalid or of low order (the shared secret would be all zero)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """An X25519 key pair; ``secret`` is the 32 raw private bytes (Shamir-shared for s_u^SK)."""
+
+    secret: bytes = field(repr=False)
+    public: bytes
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> KeyPair:
+        """KA.gen with its randomness as an argument: ``secret`` is 32 uniformly random bytes."""
+        if not isinstance(secret, bytes):
+            raise TypeError("secret must be bytes")
+        if len(secret) != KEY_SIZE:
+            raise ValueError("secret must be 32 bytes")
+        private = X25519PrivateKey.from_private_bytes(secret)
+        return cls(secret=secret, public=private.public_key().public_bytes(Encoding.Raw,
+                                                                         PublicFormat.Raw))
+
+    def agree(self, peer_public: bytes) -> bytes:
+        """KA.agree: the raw 32-byte X25519 shared secret with ``peer_public``.
+
+        Raises :class:`KeyAgreementError` for a malformed or low-order peer key.
+        """
+        return agree(self.secret, peer_public)
+
+
+def agree(secret: bytes, peer_public: bytes) -> bytes:
+    """KA.agree(secret, peer_public); raises :class:`KeyAgreementError` on a bad peer key."""
+    if len(peer_public) != KEY_SIZE:
+        raise KeyAgreementError("peer public key must be 32 bytes")
+    try:
+        peer = X25519PublicKey.from_public_bytes(peer_public)
+        # OpenSSL refuses an all-zero result, which is what low-order points produce.
+        return X25519PrivateKey.from_private_bytes(secret).exchange(peer)
+    except ValueError as exc:
+        raise KeyAgreementError("X25519 agreement failed") from exc
+
+
+# A fixed, public probe key: agreement with it is only used to test whether a public key is of
+# low order, never to protect anything.
+_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def is_valid_public(public: bytes) -> bool:
+    """True when ``public`` is 32 bytes and not a low-order point (agreement would be all zero)."""
+    if len(public) != KEY_SIZE:
+        return False
+    try:
+        _PROBE.exchange(X25519PublicKey.from_public_bytes(public))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,94 @@
+"""The SecAggError tree.
+
+Two tiers of failure, as in the protocol itself:
+
+* a bad *client* message is rejected with a :class:`DropReason`; the server drops that client and
+  the round goes on while at least ``t`` clients remain (:class:`DecodeError`);
+* only the *session* aborts, with an :class:`AbortReason` (:class:`ProtocolAbort`).
+
+A client that receives something it must not act on refuses with :class:`ClientAbort`: it goes
+silent for the rest of the round, which the server sees as a dropout.
+
+No error message ever carries key material, seeds, shares or masked vectors: only ids, counts,
+lengths and reason codes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class DropReason(enum.IntEnum):
+    """Why the server (or a client) rejected one party's message."""
+
+    DECODE_FAILED = 1
+    """The bytes do not parse: bad magic, version, length, field value or integrity digest."""
+    UNEXPECTED_MESSAGE = 2
+    """A well-formed message of the wrong type for the current round (e.g. a replay)."""
+    WRONG_SESSION = 3
+    """The header names another session (or the same nonce with other parameters)."""
+    MISADDRESSED = 4
+    """The header's sender/recipient do not match the channel it arrived on."""
+    BAD_CIPHERTEXT = 5
+    """An AES-GCM share ciphertext failed to authenticate."""
+    INVALID_CONTENT = 6
+    """Parses, but the content breaks a protocol rule (unknown peer, bad key, wrong share kind)."""
+    TIMED_OUT = 7
+    """No message from the client before the server closed the round (a dropout)."""
+
+
+class AbortReason(enum.IntEnum):
+    """Why a whole session (or one client's participation) stopped."""
+
+    BELOW_THRESHOLD = 1
+    """Fewer than ``t`` clients remain: the round cannot complete without losing privacy."""
+    INCONSISTENT_VIEW = 2
+    """A client was shown a view of the round it cannot accept (e.g. an unmasking request naming
+    peers it never received shares from, or a key list without its own keys)."""
+    INSUFFICIENT_SHARES = 3
+    """Fewer than ``t`` valid shares of a secret the server needs."""
+    INCONSISTENT_SHARES = 4
+    """Shares reconstruct to a key that does not match its advertised public key."""
+    INVALID_MESSAGE = 5
+    """A client could not decode a message from the server."""
+    KEY_AGREEMENT_FAILED = 6
+    """X25519 agreement with an advertised public key failed (low-order point)."""
+
+
+class SecAggError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ConfigError(SecAggError, ValueError):
+    """Parameters that are invalid, inconsistent or unsafe (e.g. could overflow the ring)."""
+
+
+class StateError(SecAggError, RuntimeError):
+    """The API was called in the wrong state (e.g. ``advance`` after the round completed)."""
+
+
+class DecodeError(SecAggError):
+    """Untrusted bytes did not decode into a valid message."""
+
+    def __init__(self, reason: DropReason, detail: str) -> None:
+        super().__init__(f"{reason.name}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ProtocolAbort(SecAggError):
+    """The session cannot complete; no aggregate is released."""
+
+    def __init__(self, reason: AbortReason, detail: str) -> None:
+        super().__init__(f"{reason.name}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ClientAbort(SecAggError):
+    """A client refuses to continue the round (it goes silent; the server sees a dropout)."""
+
+    def __init__(self, reason: AbortReason, detail: str) -> None:
+        super().__init__(f"{reason.name}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,119 @@
+"""Float vectors <-> Z_{2^b}: clipping, unbiased stochastic rounding, and overflow checks.
+
+Parameter names follow Flower's SecAgg+ so FL users recognise them:
+
+* ``clipping_range`` c: each value is clipped to [-c, c] (clipped values are counted, never
+  hidden);
+* ``quantization_range`` L: [-c, c] is mapped onto the integers [0, L], step Delta = 2c / L;
+* ``modulus_range`` 2^b: the ring. The sum of n clients is at most n * L, so the round is exact
+  only when n * L < 2^b; :class:`QuantizationConfig` refuses anything else.
+
+Stochastic rounding rounds v up with probability frac(v), so E[q] = v exactly (unbiased); its
+uniform draws come from the AES-CTR PRG under a 32-byte seed that the caller passes in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.crypto import prg
+from secagg.crypto.prg import RingArray
+from secagg.errors import ConfigError
+
+MAX_QUANTIZATION_RANGE = 1 << 53
+"""Above this, float64 cannot hold every level exactly."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuantizationConfig:
+    """How float updates of ``num_clients`` clients map into Z_{2^bits} without wrapping.
+
+    Leave ``modulus_range`` as None to get the smallest power of two that is safe for
+    ``num_clients``; pass it to check a ring you chose.
+    """
+
+    num_clients: int
+    clipping_range: float = 8.0
+    quantization_range: int = 1 << 22
+    modulus_range: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.num_clients, int) or self.num_clients < 1:
+            raise ConfigError("num_clients must be a positive int")
+        c = float(self.clipping_range)
+        if not np.isfinite(c) or c <= 0:
+            raise ConfigError(f"clipping_range must be a finite positive number, got {c}")
+        L = self.quantization_range  # noqa: N806 - the paper's symbol
+        if not isinstance(L, int) or not 1 <= L <= MAX_QUANTIZATION_RANGE:
+            raise ConfigError(f"quantization_range must be an int in [1, 2^53], got {L}")
+        largest_sum = self.num_clients * L
+        if self.modulus_range is None:
+            object.__setattr__(self, "modulus_range", 1 << largest_sum.bit_length())
+        m = self.modulus_range
+        assert m is not None
+        if not isinstance(m, int) or m < 2 or m & (m - 1) or m > 1 << 64:
+            raise ConfigError(f"modulus_range must be a power of two in [2, 2^64], got {m}")
+        if largest_sum >= m:
+            raise ConfigError(
+                f"{self.num_clients} clients x quantization_range {L} = {largest_sum} does not "
+                f"fit in modulus_range 2^{m.bit_length() - 1}: the sum could wrap. Use a larger "
+                f"modulus_range, a smaller quantization_range, or fewer clients "
+                f"(at most {self.max_clients()})."
+            )
+
+    @property
+    def bits(self) -> int:
+        """b with modulus_range = 2^b."""
+        assert self.modulus_range is not None
+        return self.modulus_range.bit_length() - 1
+
+    @property
+    def step(self) -> float:
+        """Delta = 2c / L, the value of one quantization level."""
+        return 2.0 * self.clipping_range / self.quantization_range
+
+    def max_clients(self) -> int:
+        """The largest n whose sum n * L stays below modulus_range."""
+        assert self.modulus_range is not None
+        return (self.modulus_range - 1) // self.quantization_range
+
+
+@dataclass(frozen=True, slots=True)
+class Quantized:
+    """One client's quantized update and how many of its values were clipped."""
+
+    values: RingArray
+    clipped: int
+
+
+def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> Quantized:
+    """Clip to [-c, c], scale to [0, L] and round stochastically (unbiased) into Z_{2^b}.
+
+    ``rounding_seed`` (32 bytes) drives the rounding draws; NaN is refused, +-inf is clipped.
+    """
+    v = np.asarray(x, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError("quantize takes a 1-D vector; flatten model updates first")
+    if np.isnan(v).any():
+        raise ValueError("update contains NaN")
+    c = qc.clipping_range
+    clipped = int(np.count_nonzero((v < -c) | (v > c)))
+    scaled = (np.clip(v, -c, c) + c) * (qc.quantization_range / (2.0 * c))
+    low = np.floor(scaled)
+    # 53 uniform bits per element -> a float in [0, 1) with no rounding bias.
+    draws = prg.expand(rounding_seed, v.shape[0], 64, label=prg.LABEL_ROUNDING) >> np.uint64(11)
+    uniform = draws.astype(np.float64) * (1.0 / (1 << 53))
+    q = low + (uniform < (scaled - low))
+    q = np.minimum(q, qc.quantization_range)  # float error at exactly c must not add a level
+    return Quantized(q.astype(prg.ring_dtype(qc.bits)), clipped)
+
+
+def dequantize_sum(total: npt.ArrayLike, count: int, qc: QuantizationConfig) -> npt.NDArray[np.float64]:
+    """The float sum of ``count`` clients from the ring sum: total * Delta - count * c."""
+    t = np.asarray(total)
+    if t.size and int(t.max()) > count * qc.quantization_range:
+        raise ValueError("ring sum exceeds count * quantization_range: it cannot come from count clients")
+    return t.astype(np.float64) * qc.step - count * qc.clipping_range

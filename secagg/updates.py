@@ -1,0 +1,79 @@
+"""The float-level entry: quantize model updates, aggregate them securely, dequantize the sum."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
+from secagg.quantize import QuantizationConfig, dequantize_sum, quantize
+from secagg.simulate import Intercept, Progress, RoundResult, simulate_round
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRoundResult:
+    """The securely aggregated float updates of one round."""
+
+    sum: npt.NDArray[np.float64]
+    """sum of the (clipped, quantized) updates of :attr:`survivors`."""
+    survivors: list[int]
+    clipped: dict[int, int]
+    """Per client, how many of its values were clipped to [-c, c] before quantization."""
+    quantization: QuantizationConfig
+    round: RoundResult
+    """The ring-level result, with costs and drops."""
+
+    @property
+    def mean(self) -> npt.NDArray[np.float64]:
+        """The average update over the survivors (FedAvg with equal weights)."""
+        return self.sum / len(self.survivors)
+
+
+def aggregate_updates(
+    updates: Sequence[npt.ArrayLike],
+    *,
+    threshold: int,
+    clipping_range: float = 8.0,
+    quantization_range: int = 1 << 22,
+    modulus_range: int | None = None,
+    drop: Mapping[str, Iterable[int]] | None = None,
+    intercept: Intercept | None = None,
+    seed: int | bytes | None = None,
+    progress: Progress | None = None,
+) -> UpdateRoundResult:
+    """Securely sum float vectors (flattened model updates), one per client.
+
+    Each update is clipped to [-clipping_range, clipping_range], stochastically rounded onto
+    [0, quantization_range] and summed in Z_{modulus_range} by :func:`simulate_round`; the result
+    is exact up to quantization (per value, |error| < n * 2 * clipping_range / quantization_range,
+    and zero in expectation). ``modulus_range`` defaults to the smallest safe power of two; a
+    setting whose sum could wrap raises :class:`~secagg.ConfigError`.
+    """
+    qc = QuantizationConfig(
+        num_clients=len(updates),
+        clipping_range=clipping_range,
+        quantization_range=quantization_range,
+        modulus_range=modulus_range,
+    )
+    rng: RandomSource = Drbg(seed_bytes(seed), b"rounding") if seed is not None else system_random
+    quantized = [quantize(x, qc, rng(32)) for x in updates]
+    result = simulate_round(
+        [q.values for q in quantized],
+        threshold=threshold,
+        bits=qc.bits,
+        drop=drop,
+        intercept=intercept,
+        seed=seed,
+        progress=progress,
+    )
+    total = dequantize_sum(result.aggregate, len(result.survivors), qc)
+    return UpdateRoundResult(
+        sum=total,
+        survivors=result.survivors,
+        clipped={u: q.clipped for u, q in enumerate(quantized)},
+        quantization=qc,
+        round=result,
+    )
