@@ -18,15 +18,17 @@ it refuses a survivor list with fewer than ``t`` ids or with ids it never receiv
 from __future__ import annotations
 
 import enum
-from typing import NoReturn
 import os
+from typing import NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg import wire
 from secagg.config import RoundConfig
 from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.keys import KeyAgreementError, KeyPair
+from secagg.crypto.prg import RingArray
 from secagg.errors import AbortReason, ClientAbort, DecodeError, StateError
 from secagg.graph import COMPLETE, MaskingGraph
 
@@ -57,7 +59,7 @@ class Client:
         self,
         config: RoundConfig,
         client_id: int,
-        x: np.ndarray,
+        x: npt.ArrayLike,
         rand: bytes | None = None,
         *,
         graph: MaskingGraph = COMPLETE,
@@ -79,7 +81,7 @@ class Client:
         self.phase = ClientPhase.NEW
         self.abort_reason: AbortReason | None = None
         self._graph = graph
-        self._x = x.astype(dtype)
+        self._x: RingArray = x.astype(dtype)
         self._c = KeyPair.from_secret(rand[0:32])
         self._s = KeyPair.from_secret(rand[32:64])
         self._b = rand[64:96]
@@ -146,11 +148,15 @@ class Client:
                 self._held[v] = (key_share, mask_share)
                 continue
             k = kdf.share_encryption_key(
-                self._agree(self._c, peers[v].c_public), session_id=cfg.session_id,
-                sender=self.id, recipient=v,
+                self._agree(self._c, peers[v].c_public),
+                session_id=cfg.session_id,
+                sender=self.id,
+                recipient=v,
             )
             plaintext = wire.encode_share_plaintext(self.id, v, key_share, mask_share)
-            out.append((v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v))))
+            out.append(
+                (v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v)))
+            )
         return wire.encode_share_keys(cfg, self.id, wire.ShareKeys(tuple(out)))
 
     def _on_shares(self, msg: wire.ShareForward) -> bytes:
@@ -165,11 +171,15 @@ class Client:
             self._abort(AbortReason.BELOW_THRESHOLD, f"only {len(senders) + 1} < t clients left")
         for u, ciphertext in msg.ciphertexts:
             k = kdf.share_encryption_key(
-                self._agree(self._c, self._peers[u].c_public), session_id=cfg.session_id,
-                sender=u, recipient=self.id,
+                self._agree(self._c, self._peers[u].c_public),
+                session_id=cfg.session_id,
+                sender=u,
+                recipient=self.id,
             )
             try:
-                plaintext = aead.open_(k, ciphertext, aead.associated_data(cfg.session_id, u, self.id))
+                plaintext = aead.open_(
+                    k, ciphertext, aead.associated_data(cfg.session_id, u, self.id)
+                )
                 self._held[u] = wire.decode_share_plaintext(plaintext, u, self.id)
             except (aead.AuthenticationError, DecodeError):
                 # We still mask with u (the server counts u in U2); we just hold no share of it,
@@ -180,8 +190,10 @@ class Client:
         prg.accumulate(y, self._b, label=prg.LABEL_SELF_MASK)
         for v in self._graph.neighbors(self.id, senders):
             seed = kdf.pair_mask_seed(
-                self._agree(self._s, self._peers[v].s_public), session_id=cfg.session_id,
-                u=self.id, v=v,
+                self._agree(self._s, self._peers[v].s_public),
+                session_id=cfg.session_id,
+                u=self.id,
+                v=v,
             )
             prg.accumulate(y, seed, label=prg.LABEL_PAIR_MASK, negate=self.id > v)
         prg.reduce(y, cfg.bits)

@@ -84,8 +84,9 @@ class RoundConfig:
     def encode(self) -> bytes:
         """Canonical bytes of the parameters: version, n, t, m, b, nonce (see protocol/SPEC.md)."""
         return (
-            struct.pack(">BIIIB", PROTOCOL_VERSION, self.num_clients, self.threshold, self.dim,
-                        self.bits)
+            struct.pack(
+                ">BIIIB", PROTOCOL_VERSION, self.num_clients, self.threshold, self.dim, self.bits
+            )
             + self.session_nonce
         )
 

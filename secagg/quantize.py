@@ -111,9 +111,13 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
     return Quantized(q.astype(prg.ring_dtype(qc.bits)), clipped)
 
 
-def dequantize_sum(total: npt.ArrayLike, count: int, qc: QuantizationConfig) -> npt.NDArray[np.float64]:
+def dequantize_sum(
+    total: npt.ArrayLike, count: int, qc: QuantizationConfig
+) -> npt.NDArray[np.float64]:
     """The float sum of ``count`` clients from the ring sum: total * Delta - count * c."""
     t = np.asarray(total)
     if t.size and int(t.max()) > count * qc.quantization_range:
-        raise ValueError("ring sum exceeds count * quantization_range: it cannot come from count clients")
+        raise ValueError(
+            "ring sum exceeds count * quantization_range: it cannot come from count clients"
+        )
     return t.astype(np.float64) * qc.step - count * qc.clipping_range

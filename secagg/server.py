@@ -116,7 +116,13 @@ class Server:
             # The first message stands; a repeat (retransmission or replay) changes nothing.
             return
         try:
-            self._handlers[self.phase](self, sender, data)
+            handler = {
+                ServerPhase.ADVERTISE_KEYS: self._on_advertise,
+                ServerPhase.SHARE_KEYS: self._on_share_keys,
+                ServerPhase.MASKED_INPUT: self._on_masked_input,
+                ServerPhase.UNMASKING: self._on_unmask_response,
+            }[self.phase]
+            handler(sender, data)
         except DecodeError as exc:
             self._drop(sender, exc.reason, exc.detail)
             return
@@ -134,7 +140,13 @@ class Server:
         live = sorted(self._accepted)
         try:
             self._require(len(live), f"{self.phase.value} closed with {len(live)} clients")
-            out = self._closers[self.phase](self, live)
+            closer = {
+                ServerPhase.ADVERTISE_KEYS: self._close_advertise,
+                ServerPhase.SHARE_KEYS: self._close_share_keys,
+                ServerPhase.MASKED_INPUT: self._close_masked_input,
+                ServerPhase.UNMASKING: self._close_unmasking,
+            }[self.phase]
+            out = closer(live)
         except ProtocolAbort as exc:
             self.phase = ServerPhase.ABORTED
             self.abort = exc
@@ -177,13 +189,6 @@ class Server:
         for peer, kind, value in msg.shares:
             book = self._mask_shares if kind is wire.ShareKind.SELF_MASK else self._key_shares
             book.setdefault(peer, {})[sender] = value
-
-    _handlers = {
-        ServerPhase.ADVERTISE_KEYS: _on_advertise,
-        ServerPhase.SHARE_KEYS: _on_share_keys,
-        ServerPhase.MASKED_INPUT: _on_masked_input,
-        ServerPhase.UNMASKING: _on_unmask_response,
-    }
 
     # ------------------------------------------------------------------ phase closers
 
@@ -253,13 +258,6 @@ class Server:
         self._enter(ServerPhase.COMPLETED, [])
         self._release()
         return []
-
-    _closers = {
-        ServerPhase.ADVERTISE_KEYS: _close_advertise,
-        ServerPhase.SHARE_KEYS: _close_share_keys,
-        ServerPhase.MASKED_INPUT: _close_masked_input,
-        ServerPhase.UNMASKING: _close_unmasking,
-    }
 
     # ------------------------------------------------------------------ helpers
 

@@ -195,7 +195,7 @@ def _fail(detail: str, reason: DropReason = DropReason.DECODE_FAILED) -> DecodeE
 def _count(body: memoryview, entry_size: int, config: RoundConfig) -> int:
     if len(body) < 4:
         raise _fail("body too short for a count")
-    (count,) = _U32.unpack_from(body)
+    count: int = _U32.unpack_from(body)[0]
     if count > config.num_clients:
         raise _fail(f"count {count} exceeds n")
     if len(body) != 4 + count * entry_size:
@@ -296,8 +296,8 @@ def decode_masked_input(data: bytes, config: RoundConfig, sender: int) -> Masked
     body = open_envelope(data, config, MessageType.MASKED_INPUT, sender, SERVER_ID)
     if len(body) != config.dim * config.width:
         raise _fail(f"masked input must be {config.dim * config.width} bytes, got {len(body)}")
-    vector = np.frombuffer(body, dtype=ring_dtype(config.bits))
-    if config.bits % 32 and bool(np.any(vector >> vector.dtype.type(config.bits))):
+    vector: RingArray = np.frombuffer(body, dtype=ring_dtype(config.bits))
+    if config.bits % 32 and bool(np.any(vector >> config.bits)):
         raise _fail("masked input has elements outside Z_2^b", DropReason.INVALID_CONTENT)
     return MaskedInput(vector)
 
@@ -318,7 +318,8 @@ def decode_unmask_request(data: bytes, config: RoundConfig, recipient: int) -> U
 def encode_unmask_response(config: RoundConfig, sender: int, msg: UnmaskResponse) -> bytes:
     parts = [_U32.pack(len(msg.shares))]
     parts += [
-        _SHARE_ENTRY.pack(peer, kind, shamir.encode_share(value)) for peer, kind, value in msg.shares
+        _SHARE_ENTRY.pack(peer, kind, shamir.encode_share(value))
+        for peer, kind, value in msg.shares
     ]
     return envelope(config, MessageType.UNMASK_RESPONSE, sender, SERVER_ID, b"".join(parts))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import hashes
 
 
-def sha256(label: bytes, *parts: bytes) -> bytes:
+def sha256(label: bytes, *parts: bytes | memoryview) -> bytes:
     """SHA-256 of ``len(label) || label || parts...``.
 
     The length prefix keeps the label unambiguous; callers pass parts whose lengths are fixed or

@@ -44,7 +44,10 @@ def derive(
 def pair_mask_seed(shared_secret: bytes, *, session_id: bytes, u: int, v: int) -> bytes:
     """s_{u,v} = HKDF(KA.agree(s_u^SK, s_v^PK)); identical for (u, v) and (v, u)."""
     return derive(
-        shared_secret, session_id=session_id, purpose=PURPOSE_MASK, first=min(u, v),
+        shared_secret,
+        session_id=session_id,
+        purpose=PURPOSE_MASK,
+        first=min(u, v),
         second=max(u, v),
     )
 
@@ -58,6 +61,9 @@ def share_encryption_key(
     AES-GCM nonce in :mod:`secagg.crypto.aead` safe.
     """
     return derive(
-        shared_secret, session_id=session_id, purpose=PURPOSE_SHARE_ENC, first=sender,
+        shared_secret,
+        session_id=session_id,
+        purpose=PURPOSE_SHARE_ENC,
+        first=sender,
         second=recipient,
     )

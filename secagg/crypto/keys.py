@@ -29,8 +29,9 @@ class KeyPair:
         if len(secret) != KEY_SIZE:
             raise ValueError("secret must be 32 bytes")
         private = X25519PrivateKey.from_private_bytes(secret)
-        return cls(secret=secret, public=private.public_key().public_bytes(Encoding.Raw,
-                                                                         PublicFormat.Raw))
+        return cls(
+            secret=secret, public=private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        )
 
     def agree(self, peer_public: bytes) -> bytes:
         """KA.agree: the raw 32-byte X25519 shared secret with ``peer_public``.

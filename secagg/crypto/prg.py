@@ -11,6 +11,8 @@ Deterministic; an expansion object is not shared between threads.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives import hashes
@@ -31,10 +33,11 @@ LABEL_ROUNDING = b"rounding"
 LABEL_DRBG = b"drbg"
 """The deterministic randomness source of :mod:`secagg.crypto.drbg`."""
 
-RingArray = npt.NDArray[np.uint32] | npt.NDArray[np.uint64]
+RingArray = npt.NDArray[np.unsignedinteger[Any]]
+"""A vector of Z_{2^b}: uint32 for b <= 32, uint64 above."""
 
 
-def ring_dtype(bits: int) -> np.dtype[np.uint32] | np.dtype[np.uint64]:
+def ring_dtype(bits: int) -> np.dtype[np.unsignedinteger[Any]]:
     """The little-endian numpy dtype that holds Z_{2^b}."""
     return np.dtype("<u4") if ring_dtype_width(bits) == 4 else np.dtype("<u8")
 
@@ -66,8 +69,11 @@ def _raw(seed: bytes, label: bytes, length: int, bits: int, start: int) -> RingA
     width = ring_dtype_width(bits)
     first_byte = start * width
     skip = first_byte % BLOCK
-    stream = keystream(prg_key(seed, label), skip + length * width, block_offset=first_byte // BLOCK)
-    return np.frombuffer(stream, dtype=ring_dtype(bits), count=length, offset=skip)
+    stream = keystream(
+        prg_key(seed, label), skip + length * width, block_offset=first_byte // BLOCK
+    )
+    out: RingArray = np.frombuffer(stream, dtype=ring_dtype(bits), count=length, offset=skip)
+    return out
 
 
 def expand(seed: bytes, length: int, bits: int, *, label: bytes, start: int = 0) -> RingArray:
@@ -78,7 +84,7 @@ def expand(seed: bytes, length: int, bits: int, *, label: bytes, start: int = 0)
     """
     if not 1 <= bits <= 64:
         raise ValueError("bits must be in [1, 64]")
-    out = _raw(seed, label, length, bits, start) & _mask(bits)
+    out: RingArray = _raw(seed, label, length, bits, start) & _mask(bits)
     return out
 
 
@@ -96,7 +102,7 @@ def accumulate(acc: RingArray, seed: bytes, *, label: bytes, negate: bool = Fals
         np.add(acc, stream, out=acc)
 
 
-def _mask(bits: int) -> np.uint32 | np.uint64:
+def _mask(bits: int) -> np.unsignedinteger[Any]:
     value = (1 << bits) - 1
     return np.uint32(value) if bits <= 32 else np.uint64(value)
 
