@@ -89,6 +89,7 @@ class Client:
         self._peers: dict[int, wire.KeyEntry] = {}
         self._u2: set[int] = set()
         self._held: dict[int, tuple[int, int]] = {}  # peer -> (share of s^SK, share of b)
+        self._c_shared: dict[int, bytes] = {}  # peer -> KA.agree(c_u^SK, c_v^PK), both rounds
 
     # ------------------------------------------------------------------ public API
 
@@ -147,8 +148,9 @@ class Client:
             if v == self.id:
                 self._held[v] = (key_share, mask_share)
                 continue
+            self._c_shared[v] = self._agree(self._c, peers[v].c_public)
             k = kdf.share_encryption_key(
-                self._agree(self._c, peers[v].c_public),
+                self._c_shared[v],
                 session_id=cfg.session_id,
                 sender=self.id,
                 recipient=v,
@@ -165,13 +167,14 @@ class Client:
         """
         cfg = self.config
         senders = [u for u, _ in msg.ciphertexts]
-        if any(u == self.id or u not in self._peers for u in senders):
+        # _c_shared holds exactly the neighbours we sent shares to (never ourselves).
+        if any(u not in self._c_shared for u in senders):
             self._abort(AbortReason.INCONSISTENT_VIEW, "shares forwarded from unknown peers")
         if len(senders) + 1 < cfg.threshold:
             self._abort(AbortReason.BELOW_THRESHOLD, f"only {len(senders) + 1} < t clients left")
         for u, ciphertext in msg.ciphertexts:
             k = kdf.share_encryption_key(
-                self._agree(self._c, self._peers[u].c_public),
+                self._c_shared[u],
                 session_id=cfg.session_id,
                 sender=u,
                 recipient=self.id,
@@ -185,6 +188,7 @@ class Client:
                 # We still mask with u (the server counts u in U2); we just hold no share of it,
                 # and the server needs t shares from the others.
                 continue
+        self._c_shared.clear()
         self._u2 = {self.id, *senders}
         y = self._x.copy()
         prg.accumulate(y, self._b, label=prg.LABEL_SELF_MASK)

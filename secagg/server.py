@@ -29,7 +29,7 @@ import numpy as np
 from secagg import wire
 from secagg.config import RoundConfig
 from secagg.crypto import kdf, prg, shamir
-from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, is_valid_public
+from secagg.crypto.keys import KeyAgreementError, KeyPair, is_valid_public
 from secagg.crypto.prg import RingArray
 from secagg.errors import (
     AbortReason,
@@ -179,9 +179,9 @@ class Server:
     def _on_unmask_response(self, sender: int, data: bytes) -> None:
         msg = wire.decode_unmask_response(data, self.config, sender)
         survivors = set(self._u3)
-        u2 = set(self._u2)
+        holders_of = {sender, *self._graph.neighbors(sender, self._u2)}
         for peer, kind, _ in msg.shares:
-            if peer not in u2 or (peer != sender and peer not in self._graph.neighbors(sender, u2)):
+            if peer not in holders_of:
                 raise DecodeError(DropReason.INVALID_CONTENT, f"share of unexpected peer {peer}")
             wanted = wire.ShareKind.SELF_MASK if peer in survivors else wire.ShareKind.KEY
             if kind is not wanted:
@@ -237,17 +237,15 @@ class Server:
         total = self._sum
         survivors = set(self._u3)
         for u in self._u3:
-            b_u = self._reconstruct(self._mask_shares.get(u, {}), u, "b_u", None)
+            b_u = self._reconstruct(self._mask_shares.get(u, {}), u, "b_u")
             prg.accumulate(total, b_u, label=prg.LABEL_SELF_MASK, negate=True)
         for u in self._u2:
             if u in survivors:
                 continue
-            s_sk = self._reconstruct(
-                self._key_shares.get(u, {}), u, "s_u^SK", self._keys[u].s_public
-            )
+            s_u = self._reconstruct_key(u)
             for v in self._graph.neighbors(u, survivors):
                 try:
-                    shared = agree(s_sk, self._keys[v].s_public)
+                    shared = s_u.agree(self._keys[v].s_public)
                 except KeyAgreementError as exc:  # cannot happen: keys were checked in round 0
                     raise ProtocolAbort(AbortReason.KEY_AGREEMENT_FAILED, str(exc)) from exc
                 seed = kdf.pair_mask_seed(shared, session_id=cfg.session_id, u=u, v=v)
@@ -261,12 +259,22 @@ class Server:
 
     # ------------------------------------------------------------------ helpers
 
-    def _reconstruct(
-        self, shares: dict[int, int], owner: int, what: str, public: bytes | None
-    ) -> bytes:
+    def _reconstruct_key(self, owner: int) -> KeyPair:
+        """s_u^SK of a dropped client, checked against its advertised s_u^PK so that wrong
+        shares abort the round instead of yielding a wrong aggregate."""
+        pair = KeyPair.from_secret(
+            self._reconstruct(self._key_shares.get(owner, {}), owner, "s_u^SK")
+        )
+        if pair.public != self._keys[owner].s_public:
+            raise ProtocolAbort(
+                AbortReason.INCONSISTENT_SHARES,
+                f"shares of s_u^SK for client {owner} do not match the advertised public key",
+            )
+        return pair
+
+    def _reconstruct(self, shares: dict[int, int], owner: int, what: str) -> bytes:
         """The secret of ``owner`` from the ``t`` lowest-id holders (a stable holder set keeps
-        the Lagrange cache hot). A key secret is checked against its advertised ``public`` key,
-        so wrong shares abort the round instead of yielding a wrong aggregate."""
+        the Lagrange cache hot)."""
         t = self.config.threshold
         if len(shares) < t:
             raise ProtocolAbort(
@@ -281,11 +289,6 @@ class Server:
             raise ProtocolAbort(
                 AbortReason.INCONSISTENT_SHARES, f"shares of {what} for client {owner} disagree"
             ) from exc
-        if public is not None and KeyPair.from_secret(secret).public != public:
-            raise ProtocolAbort(
-                AbortReason.INCONSISTENT_SHARES,
-                f"shares of {what} for client {owner} do not match the advertised public key",
-            )
         return secret
 
     def _require(self, count: int, detail: str) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from secagg.crypto.hashing import sha256
-from secagg.crypto.prg import BLOCK, LABEL_DRBG, prg_key
+from secagg.crypto.prg import BLOCK, LABEL_DRBG, prg_key, zeros
 
 RandomSource = Callable[[int], bytes]
 """``rand(n) -> n random bytes``: how randomness enters every function that needs it."""
@@ -36,7 +36,7 @@ class Drbg:
     def __call__(self, n: int) -> bytes:
         if n < 0:
             raise ValueError("n must be non-negative")
-        return self._encryptor.update(bytes(n))
+        return self._encryptor.update(zeros(n))
 
     def child(self, label: bytes) -> Drbg:
         """An independent stream: seeded by 32 bytes of this one, tagged with ``label``."""

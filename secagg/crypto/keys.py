@@ -20,6 +20,8 @@ class KeyPair:
 
     secret: bytes = field(repr=False)
     public: bytes
+    # Loading a private key costs as much as an agreement, so the loaded object is kept.
+    _private: X25519PrivateKey = field(repr=False, compare=False)
 
     @classmethod
     def from_secret(cls, secret: bytes) -> KeyPair:
@@ -29,26 +31,29 @@ class KeyPair:
         if len(secret) != KEY_SIZE:
             raise ValueError("secret must be 32 bytes")
         private = X25519PrivateKey.from_private_bytes(secret)
-        return cls(
-            secret=secret, public=private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        )
+        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return cls(secret=secret, public=public, _private=private)
 
     def agree(self, peer_public: bytes) -> bytes:
         """KA.agree: the raw 32-byte X25519 shared secret with ``peer_public``.
 
         Raises :class:`KeyAgreementError` for a malformed or low-order peer key.
         """
-        return agree(self.secret, peer_public)
+        return _exchange(self._private, peer_public)
 
 
 def agree(secret: bytes, peer_public: bytes) -> bytes:
     """KA.agree(secret, peer_public); raises :class:`KeyAgreementError` on a bad peer key."""
+    return _exchange(X25519PrivateKey.from_private_bytes(secret), peer_public)
+
+
+def _exchange(private: X25519PrivateKey, peer_public: bytes) -> bytes:
     if len(peer_public) != KEY_SIZE:
         raise KeyAgreementError("peer public key must be 32 bytes")
     try:
         peer = X25519PublicKey.from_public_bytes(peer_public)
         # OpenSSL refuses an all-zero result, which is what low-order points produce.
-        return X25519PrivateKey.from_private_bytes(secret).exchange(peer)
+        return private.exchange(peer)
     except ValueError as exc:
         raise KeyAgreementError("X25519 agreement failed") from exc
 

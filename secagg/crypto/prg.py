@@ -56,11 +56,26 @@ def prg_key(seed: bytes, label: bytes) -> bytes:
     ).derive(seed)
 
 
+_zero_pool = bytes(1 << 20)
+
+
+def zeros(nbytes: int) -> memoryview:
+    """A read-only view of ``nbytes`` zeros from a shared, growing pool.
+
+    Encrypting zeros yields the keystream. A fresh ``bytes(n)`` is backed by untouched pages,
+    and faulting them in costs several times the AES itself, so the zeros are kept around.
+    """
+    global _zero_pool
+    if len(_zero_pool) < nbytes:
+        _zero_pool = bytes(max(nbytes, 2 * len(_zero_pool)))
+    return memoryview(_zero_pool)[:nbytes]
+
+
 def keystream(key: bytes, nbytes: int, *, block_offset: int = 0) -> bytes:
     """``nbytes`` of raw AES-256-CTR keystream starting at block ``block_offset``."""
     iv = block_offset.to_bytes(BLOCK, "big")
     encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-    return encryptor.update(bytes(nbytes))
+    return encryptor.update(zeros(nbytes))
 
 
 def _raw(seed: bytes, label: bytes, length: int, bits: int, start: int) -> RingArray:
