@@ -79,15 +79,21 @@ def keystream(key: bytes, nbytes: int, *, block_offset: int = 0) -> bytes:
 
 
 def _raw(seed: bytes, label: bytes, length: int, bits: int, start: int) -> RingArray:
+    """Keystream elements [start, start + length) in one freshly allocated, writable buffer."""
     if length < 0 or start < 0:
         raise ValueError("length and start must be non-negative")
     width = ring_dtype_width(bits)
     first_byte = start * width
     skip = first_byte % BLOCK
-    stream = keystream(
-        prg_key(seed, label), skip + length * width, block_offset=first_byte // BLOCK
-    )
-    out: RingArray = np.frombuffer(stream, dtype=ring_dtype(bits), count=length, offset=skip)
+    nbytes = skip + length * width
+    encryptor = Cipher(
+        algorithms.AES(prg_key(seed, label)),
+        modes.CTR((first_byte // BLOCK).to_bytes(BLOCK, "big")),
+    ).encryptor()
+    # update_into wants BLOCK - 1 spare bytes; writing straight into the array saves a copy.
+    buffer = np.empty(nbytes + BLOCK, dtype=np.uint8)
+    encryptor.update_into(zeros(nbytes), memoryview(buffer))
+    out: RingArray = buffer[skip : skip + length * width].view(ring_dtype(bits))
     return out
 
 
@@ -99,7 +105,8 @@ def expand(seed: bytes, length: int, bits: int, *, label: bytes, start: int = 0)
     """
     if not 1 <= bits <= 64:
         raise ValueError("bits must be in [1, 64]")
-    out: RingArray = _raw(seed, label, length, bits, start) & _mask(bits)
+    out = _raw(seed, label, length, bits, start)
+    reduce(out, bits)
     return out
 
 
