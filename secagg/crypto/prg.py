@@ -92,7 +92,7 @@ def _raw(seed: bytes, label: bytes, length: int, bits: int, start: int) -> RingA
     ).encryptor()
     # update_into wants BLOCK - 1 spare bytes; writing straight into the array saves a copy.
     buffer = np.empty(nbytes + BLOCK, dtype=np.uint8)
-    encryptor.update_into(zeros(nbytes), memoryview(buffer))
+    encryptor.update_into(zeros(nbytes), buffer.data)
     out: RingArray = buffer[skip : skip + length * width].view(ring_dtype(bits))
     return out
 
