@@ -41,20 +41,30 @@ class QuantizationConfig:
     modulus_range: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_clients, int) or self.num_clients < 1:
+        if not _is_int(self.num_clients) or self.num_clients < 1:
             raise ConfigError("num_clients must be a positive int")
-        c = float(self.clipping_range)
-        if not np.isfinite(c) or c <= 0:
-            raise ConfigError(f"clipping_range must be a finite positive number, got {c}")
+        c = self.clipping_range
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.floating, np.integer)):
+            raise ConfigError(f"clipping_range must be a number, got {type(c).__name__}")
+        c = float(c)
+        object.__setattr__(self, "clipping_range", c)
         L = self.quantization_range  # noqa: N806 - the paper's symbol
-        if not isinstance(L, int) or not 1 <= L <= MAX_QUANTIZATION_RANGE:
-            raise ConfigError(f"quantization_range must be an int in [1, 2^53], got {L}")
+        if not _is_int(L) or not 1 <= L <= MAX_QUANTIZATION_RANGE:
+            raise ConfigError(f"quantization_range must be an int in [1, 2^53], got {L!r}")
+        # Both the scale L / 2c and the step 2c / L must be finite, non-zero floats, or
+        # quantization would produce NaN (which no cast maps back into the ring).
+        with np.errstate(over="ignore", divide="ignore"):
+            scale, step = np.float64(L) / (2.0 * np.float64(c)), 2.0 * np.float64(c) / L
+        if not (np.isfinite(c) and c > 0 and np.isfinite(scale) and np.isfinite(step) and step > 0):
+            raise ConfigError(
+                f"clipping_range must be a positive number with finite 2c/L and L/2c, got {c}"
+            )
         largest_sum = self.num_clients * L
         if self.modulus_range is None:
             object.__setattr__(self, "modulus_range", 1 << largest_sum.bit_length())
         m = self.modulus_range
         assert m is not None
-        if not isinstance(m, int) or m < 2 or m & (m - 1) or m > 1 << 64:
+        if not _is_int(m) or m < 2 or m & (m - 1) or m > 1 << 64:
             raise ConfigError(f"modulus_range must be a power of two in [2, 2^64], got {m}")
         if largest_sum >= m:
             raise ConfigError(
@@ -81,6 +91,10 @@ class QuantizationConfig:
         return (self.modulus_range - 1) // self.quantization_range
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True, slots=True)
 class Quantized:
     """One client's quantized update and how many of its values were clipped."""
@@ -101,7 +115,8 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
         raise ValueError("update contains NaN")
     c = qc.clipping_range
     clipped = int(np.count_nonzero((v < -c) | (v > c)))
-    scaled = (np.clip(v, -c, c) + c) * (qc.quantization_range / (2.0 * c))
+    # (x / c + 1) * L / 2 rather than (x + c) * L / 2c: no intermediate overflows for huge c.
+    scaled = (np.clip(v, -c, c) / c + 1.0) * (qc.quantization_range / 2.0)
     low = np.floor(scaled)
     # 53 uniform bits per element -> a float in [0, 1) with no rounding bias.
     draws = prg.expand(rounding_seed, v.shape[0], 64, label=prg.LABEL_ROUNDING) >> np.uint64(11)

@@ -150,7 +150,10 @@ def open_envelope(
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(DropReason.DECODE_FAILED, "message is not bytes")
-    view = memoryview(data).cast("B")
+    try:
+        view = memoryview(data).cast("B")
+    except TypeError as exc:  # e.g. a strided view: not a message we can read in place
+        raise DecodeError(DropReason.DECODE_FAILED, "message buffer is not contiguous") from exc
     if len(view) < HEADER_SIZE + DIGEST_SIZE:
         raise DecodeError(DropReason.DECODE_FAILED, f"message too short ({len(view)} bytes)")
     if len(view) > max_message_size(config):

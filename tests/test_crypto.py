@@ -1,0 +1,392 @@
+"""The thin crypto wrappers: hashing, HKDF domain separation, X25519, AES-GCM and the DRBG."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg.config import PROTOCOL_VERSION
+from secagg.crypto import aead, drbg, hashing, kdf, keys
+
+bytes32 = st.binary(min_size=32, max_size=32)
+client_ids = st.integers(0, 2**32 - 1)
+
+# --------------------------------------------------------------------------- hashing
+
+
+def test_sha256_prefixes_the_label_length() -> None:
+    label = b"secagg/test"
+    expected = hashlib.sha256(len(label).to_bytes(2, "big") + label + b"abc" + b"def").digest()
+    assert hashing.sha256(label, b"abc", b"def") == expected
+    assert hashing.sha256(label, memoryview(b"abcdef")) == expected
+    assert hashing.sha256(b"x") == hashlib.sha256(b"\x00\x01x").digest()
+
+
+def test_sha256_label_boundary_is_unambiguous() -> None:
+    assert hashing.sha256(b"ab", b"c") != hashing.sha256(b"a", b"bc")
+    assert hashing.sha256(b"", b"abc") != hashing.sha256(b"abc")
+
+
+# --------------------------------------------------------------------------- kdf
+
+SECRET = bytes(range(32))
+SESSION = bytes(range(100, 132))
+
+
+def reference_hkdf(secret: bytes, session: bytes, purpose: bytes, first: int, second: int) -> bytes:
+    """HKDF-SHA256 computed directly with `cryptography`, following the kdf docstring."""
+    info = b"secagg/v%d/" % PROTOCOL_VERSION + purpose + struct.pack(">II", first, second)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=session, info=info)
+    return hkdf.derive(secret)
+
+
+def test_info_layout() -> None:
+    assert kdf.info(b"pair-mask-seed", 1, 0x01020304) == (
+        b"secagg/v1/pair-mask-seed\x00\x00\x00\x01\x01\x02\x03\x04"
+    )
+
+
+def test_derive_matches_reference_hkdf() -> None:
+    got = kdf.derive(SECRET, session_id=SESSION, purpose=b"p", first=3, second=9)
+    assert got == reference_hkdf(SECRET, SESSION, b"p", 3, 9)
+    assert len(got) == kdf.KEY_SIZE == 32
+
+
+def test_named_keys_match_reference_hkdf() -> None:
+    assert kdf.pair_mask_seed(SECRET, session_id=SESSION, u=7, v=2) == reference_hkdf(
+        SECRET, SESSION, kdf.PURPOSE_MASK, 2, 7
+    )
+    assert kdf.share_encryption_key(
+        SECRET, session_id=SESSION, sender=7, recipient=2
+    ) == reference_hkdf(SECRET, SESSION, kdf.PURPOSE_SHARE_ENC, 7, 2)
+
+
+@given(secret=bytes32, session=bytes32, u=client_ids, v=client_ids)
+@settings(max_examples=50)
+def test_pair_mask_seed_is_symmetric(secret: bytes, session: bytes, u: int, v: int) -> None:
+    assert kdf.pair_mask_seed(secret, session_id=session, u=u, v=v) == kdf.pair_mask_seed(
+        secret, session_id=session, u=v, v=u
+    )
+
+
+@given(secret=bytes32, session=bytes32, u=client_ids, v=client_ids)
+@settings(max_examples=50)
+def test_share_encryption_key_is_directional(secret: bytes, session: bytes, u: int, v: int) -> None:
+    forward = kdf.share_encryption_key(secret, session_id=session, sender=u, recipient=v)
+    backward = kdf.share_encryption_key(secret, session_id=session, sender=v, recipient=u)
+    assert (forward == backward) == (u == v)
+
+
+@given(secret=bytes32, session=bytes32, ids=st.lists(client_ids, min_size=3, max_size=3))
+@settings(max_examples=50)
+def test_domain_separation(secret: bytes, session: bytes, ids: list[int]) -> None:
+    u, v, w = ids
+    if len({u, v, w}) < 3:
+        u, v, w = 0, 1, 2
+    other_secret = bytes([secret[0] ^ 0x80]) + secret[1:]
+    other_session = session[:-1] + bytes([session[-1] ^ 1])
+    keys_ = [
+        kdf.pair_mask_seed(secret, session_id=session, u=u, v=v),
+        kdf.pair_mask_seed(secret, session_id=session, u=u, v=w),
+        kdf.pair_mask_seed(secret, session_id=session, u=v, v=w),
+        kdf.pair_mask_seed(secret, session_id=other_session, u=u, v=v),
+        kdf.pair_mask_seed(other_secret, session_id=session, u=u, v=v),
+        # Same ids, other purpose: the mask seed and the encryption key must differ.
+        kdf.share_encryption_key(secret, session_id=session, sender=min(u, v), recipient=max(u, v)),
+        kdf.share_encryption_key(secret, session_id=session, sender=max(u, v), recipient=min(u, v)),
+        kdf.share_encryption_key(secret, session_id=session, sender=u, recipient=w),
+        kdf.share_encryption_key(secret, session_id=other_session, sender=u, recipient=v),
+        kdf.share_encryption_key(other_secret, session_id=session, sender=u, recipient=v)
+        if u > v
+        else kdf.share_encryption_key(other_secret, session_id=session, sender=v, recipient=u),
+    ]
+    assert len(set(keys_)) == len(keys_)
+
+
+@pytest.mark.parametrize(
+    ("secret", "session"),
+    [
+        (bytes(31), SESSION),
+        (bytes(33), SESSION),
+        (b"", SESSION),
+        (SECRET, bytes(31)),
+        (SECRET, bytes(33)),
+        (SECRET, b""),
+    ],
+)
+def test_kdf_bad_lengths_raise_value_error(secret: bytes, session: bytes) -> None:
+    with pytest.raises(ValueError):
+        kdf.derive(secret, session_id=session, purpose=b"p", first=0, second=1)
+    with pytest.raises(ValueError):
+        kdf.pair_mask_seed(secret, session_id=session, u=0, v=1)
+    with pytest.raises(ValueError):
+        kdf.share_encryption_key(secret, session_id=session, sender=0, recipient=1)
+
+
+# --------------------------------------------------------------------------- keys
+
+P25519 = 2**255 - 19
+# The points of order dividing 8 on Curve25519 and its twist (u-coordinates), as listed by
+# libsodium and Bernstein's "Curve25519: new Diffie-Hellman speed records" errata.
+_LOW_ORDER_U = [
+    0,
+    1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+]
+# Canonical encodings, non-canonical ones (u + p for the u that fit in 255 bits), and the same
+# with the ignored top bit set: X25519 decoding clears bit 255 and reduces mod p.
+LOW_ORDER_ENCODINGS = sorted(
+    {
+        (value | top).to_bytes(32, "little")
+        for u in _LOW_ORDER_U
+        for value in ((u, u + P25519) if u + P25519 < 2**255 else (u,))
+        for top in (0, 1 << 255)
+    }
+    | {(P25519 - 1).to_bytes(32, "little"), ((P25519 - 1) | 1 << 255).to_bytes(32, "little")}
+)
+
+
+def test_low_order_list_is_what_it_claims() -> None:
+    assert bytes(32) in LOW_ORDER_ENCODINGS
+    assert (1).to_bytes(32, "little") in LOW_ORDER_ENCODINGS
+    assert P25519.to_bytes(32, "little") in LOW_ORDER_ENCODINGS  # non-canonical 0
+    assert (P25519 + 1).to_bytes(32, "little") in LOW_ORDER_ENCODINGS  # non-canonical 1
+    # 0, 1, two points of order 8 and p - 1; p and p + 1 (non-canonical); each with bit 255.
+    assert len(LOW_ORDER_ENCODINGS) == 14
+
+
+def reference_public(secret: bytes) -> bytes:
+    private = X25519PrivateKey.from_private_bytes(secret)
+    return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+@given(a=bytes32, b=bytes32)
+@settings(max_examples=25)
+def test_agreement_is_symmetric(a: bytes, b: bytes) -> None:
+    alice = keys.KeyPair.from_secret(a)
+    bob = keys.KeyPair.from_secret(b)
+    assert alice.secret == a
+    assert alice.public == reference_public(a)
+    shared = alice.agree(bob.public)
+    assert shared == bob.agree(alice.public)
+    assert shared == keys.agree(a, bob.public) == keys.agree(b, alice.public)
+    assert len(shared) == 32
+    assert shared != bytes(32)
+
+
+@given(secret=bytes32)
+@settings(max_examples=25)
+def test_real_public_keys_are_valid(secret: bytes) -> None:
+    assert keys.is_valid_public(keys.KeyPair.from_secret(secret).public)
+
+
+def test_from_secret_is_deterministic() -> None:
+    assert keys.KeyPair.from_secret(SECRET) == keys.KeyPair.from_secret(SECRET)
+    assert keys.KeyPair.from_secret(SECRET).public != keys.KeyPair.from_secret(SESSION).public
+
+
+@pytest.mark.parametrize("point", LOW_ORDER_ENCODINGS, ids=lambda p: p.hex()[:8] + p.hex()[-4:])
+def test_low_order_points_are_refused(point: bytes) -> None:
+    assert not keys.is_valid_public(point)
+    pair = keys.KeyPair.from_secret(SECRET)
+    with pytest.raises(keys.KeyAgreementError):
+        pair.agree(point)
+    with pytest.raises(keys.KeyAgreementError):
+        keys.agree(SECRET, point)
+
+
+@pytest.mark.parametrize("length", [0, 1, 31, 33, 64])
+def test_malformed_public_keys_are_refused(length: int) -> None:
+    point = bytes([9]) + bytes(length - 1) if length else b""
+    assert not keys.is_valid_public(point)
+    with pytest.raises(keys.KeyAgreementError):
+        keys.KeyPair.from_secret(SECRET).agree(point)
+    with pytest.raises(keys.KeyAgreementError):
+        keys.agree(SECRET, point)
+
+
+def test_key_agreement_error_is_a_value_error() -> None:
+    assert issubclass(keys.KeyAgreementError, ValueError)
+
+
+@pytest.mark.parametrize("secret", ["x" * 32, bytearray(32), memoryview(bytes(32)), 0, None])
+def test_from_secret_wrong_type(secret: object) -> None:
+    with pytest.raises(TypeError):
+        keys.KeyPair.from_secret(secret)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("length", [0, 16, 31, 33, 64])
+def test_from_secret_wrong_length(length: int) -> None:
+    with pytest.raises(ValueError):
+        keys.KeyPair.from_secret(bytes(length))
+
+
+def test_key_pair_repr_hides_the_secret() -> None:
+    secret = bytes([0xEE]) * 32
+    text = repr(keys.KeyPair.from_secret(secret))
+    assert "ee" * 4 not in text.lower()
+    assert "\\xee" not in text
+
+
+# --------------------------------------------------------------------------- aead
+
+KEY = bytes(range(200, 232))
+PLAINTEXT = bytes(range(74))
+
+
+def ad(session: bytes = SESSION, sender: int = 3, recipient: int = 5) -> bytes:
+    return aead.associated_data(session, sender, recipient)
+
+
+def test_associated_data_layout() -> None:
+    assert ad() == b"secagg/v1/share" + SESSION + b"\x00\x00\x00\x03\x00\x00\x00\x05"
+
+
+@given(key=bytes32, plaintext=st.binary(max_size=200), sender=client_ids, recipient=client_ids)
+@settings(max_examples=50)
+def test_aead_round_trip(key: bytes, plaintext: bytes, sender: int, recipient: int) -> None:
+    data = ad(sender=sender, recipient=recipient)
+    ciphertext = aead.seal(key, plaintext, data)
+    assert len(ciphertext) == len(plaintext) + aead.TAG_SIZE
+    assert aead.open_(key, ciphertext, data) == plaintext
+
+
+def test_aead_matches_aes_gcm_with_zero_nonce() -> None:
+    ciphertext = aead.seal(KEY, PLAINTEXT, ad())
+    # Independent: AES-GCM = CTR keystream from counter block J0 + 1 with J0 = nonce || 1.
+    stream = Cipher(algorithms.AES(KEY), modes.CTR(bytes(12) + b"\x00\x00\x00\x02")).encryptor()
+    assert ciphertext[: len(PLAINTEXT)] == stream.update(PLAINTEXT)
+
+
+@given(index=st.integers(0, len(PLAINTEXT) + aead.TAG_SIZE - 1), bit=st.integers(0, 7))
+@settings(max_examples=60)
+def test_any_ciphertext_bit_flip_fails(index: int, bit: int) -> None:
+    ciphertext = bytearray(aead.seal(KEY, PLAINTEXT, ad()))
+    ciphertext[index] ^= 1 << bit
+    with pytest.raises(aead.AuthenticationError):
+        aead.open_(KEY, bytes(ciphertext), ad())
+
+
+@given(cut=st.integers(0, len(PLAINTEXT) + aead.TAG_SIZE - 1), extra=st.binary(max_size=20))
+@settings(max_examples=40)
+def test_truncated_or_extended_ciphertext_fails(cut: int, extra: bytes) -> None:
+    ciphertext = aead.seal(KEY, PLAINTEXT, ad())
+    with pytest.raises(aead.AuthenticationError):
+        aead.open_(KEY, ciphertext[:cut], ad())
+    if extra:
+        with pytest.raises(aead.AuthenticationError):
+            aead.open_(KEY, ciphertext + extra, ad())
+
+
+@pytest.mark.parametrize(
+    "wrong_ad",
+    [
+        ad(session=SESSION[:-1] + b"\x00"),
+        ad(sender=4),
+        ad(recipient=6),
+        ad(sender=5, recipient=3),  # swapped: a ciphertext bounced back to its sender
+        ad(sender=3 + (1 << 24)),
+        b"",
+        ad()[:-1],
+    ],
+)
+def test_wrong_associated_data_fails(wrong_ad: bytes) -> None:
+    ciphertext = aead.seal(KEY, PLAINTEXT, ad())
+    with pytest.raises(aead.AuthenticationError):
+        aead.open_(KEY, ciphertext, wrong_ad)
+
+
+@given(position=st.integers(0, 31), bit=st.integers(0, 7))
+@settings(max_examples=30)
+def test_wrong_key_fails(position: int, bit: int) -> None:
+    ciphertext = aead.seal(KEY, PLAINTEXT, ad())
+    wrong = bytearray(KEY)
+    wrong[position] ^= 1 << bit
+    with pytest.raises(aead.AuthenticationError):
+        aead.open_(bytes(wrong), ciphertext, ad())
+
+
+def test_authentication_error_is_opaque_value_error() -> None:
+    assert issubclass(aead.AuthenticationError, ValueError)
+    with pytest.raises(aead.AuthenticationError) as info:
+        aead.open_(KEY, bytes(90), ad())
+    assert KEY.hex()[:8] not in str(info.value)
+
+
+# --------------------------------------------------------------------------- drbg
+
+
+def test_drbg_is_deterministic_and_seed_and_label_sensitive() -> None:
+    out = drbg.Drbg(b"seed")(64)
+    assert len(out) == 64
+    assert drbg.Drbg(b"seed")(64) == out
+    assert drbg.Drbg(b"seed", b"")(64) == out
+    assert drbg.Drbg(b"seee")(64) != out
+    assert drbg.Drbg(b"seed", b"other")(64) != out
+    assert drbg.Drbg(b"")(64) != out
+
+
+@given(seed=st.binary(max_size=40), sizes=st.lists(st.integers(0, 70), max_size=8))
+@settings(max_examples=50)
+def test_drbg_is_one_stream_whatever_the_chunking(seed: bytes, sizes: list[int]) -> None:
+    chunked = drbg.Drbg(seed)
+    pieces = b"".join(chunked(n) for n in sizes)
+    assert pieces == drbg.Drbg(seed)(sum(sizes))
+
+
+def test_drbg_matches_aes_ctr_reference() -> None:
+    from secagg.crypto.prg import prg_key
+
+    seed, label = b"reference", b"lbl"
+    key = prg_key(hashing.sha256(b"secagg/drbg-seed", seed), b"drbg/" + label)
+    stream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update(bytes(100))
+    assert drbg.Drbg(seed, label)(100) == stream
+
+
+def test_drbg_children_are_independent_and_reproducible() -> None:
+    parent = drbg.Drbg(b"p")
+    a = parent.child(b"a")(32)
+    b = parent.child(b"a")(32)  # a second child: the parent has moved on
+    again = drbg.Drbg(b"p")
+    assert again.child(b"a")(32) == a
+    assert a != b
+    assert drbg.Drbg(b"p").child(b"b")(32) != a
+    # The child's output is not the parent's continuation.
+    fresh = drbg.Drbg(b"p")
+    fresh(32)
+    assert fresh(32) != a
+
+
+def test_drbg_edge_sizes() -> None:
+    d = drbg.Drbg(b"s")
+    assert d(0) == b""
+    with pytest.raises(ValueError):
+        d(-1)
+
+
+def test_system_random() -> None:
+    assert len(drbg.system_random(48)) == 48
+    assert drbg.system_random(32) != drbg.system_random(32)
+
+
+def test_seed_bytes() -> None:
+    assert drbg.seed_bytes(0) == bytes(16)
+    assert drbg.seed_bytes(1) == bytes(15) + b"\x01"
+    assert drbg.seed_bytes(2**128) == b"\x01" + bytes(16)
+    assert drbg.seed_bytes(b"abc") == b"abc"
+    assert len({drbg.seed_bytes(i) for i in range(1000)}) == 1000
+    with pytest.raises(ValueError):
+        drbg.seed_bytes(-1)
+    for bad in (True, False, 1.5, "seed", None):
+        with pytest.raises(TypeError):
+            drbg.seed_bytes(bad)  # type: ignore[arg-type]

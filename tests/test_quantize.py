@@ -1,0 +1,341 @@
+"""Quantization: the overflow guarantee, clipping, round-trip error and unbiased rounding."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg.crypto import prg
+from secagg.errors import ConfigError
+from secagg.quantize import (
+    MAX_QUANTIZATION_RANGE,
+    QuantizationConfig,
+    Quantized,
+    dequantize_sum,
+    quantize,
+)
+
+SEED = bytes(range(32))
+
+
+def seed(i: int) -> bytes:
+    return hashlib.sha256(b"quantize-test-%d" % i).digest()
+
+
+def ring_sum(vectors: list[Quantized], bits: int) -> np.ndarray[Any, np.dtype[Any]]:
+    """Sum in the ring exactly as the server does: wrap-around in the dtype, then mask."""
+    total = np.zeros_like(vectors[0].values)
+    for q in vectors:
+        np.add(total, q.values, out=total)
+    prg.reduce(total, bits)
+    return total
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@given(n=st.integers(1, 10_000), L=st.integers(1, 1 << 40))
+def test_default_modulus_is_the_smallest_safe_power_of_two(n: int, L: int) -> None:  # noqa: N803
+    qc = QuantizationConfig(num_clients=n, quantization_range=L)
+    m = qc.modulus_range
+    assert m is not None
+    assert m & (m - 1) == 0
+    assert n * L < m  # safe
+    assert m // 2 <= n * L  # and no smaller power of two would be
+    assert qc.bits == m.bit_length() - 1
+    assert qc.max_clients() >= n
+
+
+@given(n=st.integers(1, 5000), L=st.integers(1, 1 << 30), bits=st.integers(1, 64))
+def test_config_refuses_exactly_the_settings_that_can_wrap(n: int, L: int, bits: int) -> None:  # noqa: N803
+    kwargs: dict[str, Any] = {"num_clients": n, "quantization_range": L, "modulus_range": 1 << bits}
+    if n * L >= 1 << bits:
+        with pytest.raises(ConfigError) as info:
+            QuantizationConfig(**kwargs)
+        assert isinstance(info.value, ValueError)
+    else:
+        qc = QuantizationConfig(**kwargs)
+        assert qc.bits == bits
+        assert qc.max_clients() >= n
+
+
+def test_refusal_boundary() -> None:
+    assert QuantizationConfig(num_clients=3, quantization_range=341, modulus_range=1024).bits == 10
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=4, quantization_range=256, modulus_range=1024)  # 1024
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=1, quantization_range=1024, modulus_range=1024)
+    assert QuantizationConfig(num_clients=1, quantization_range=1023, modulus_range=1024).bits == 10
+
+
+@given(L=st.integers(1, 1 << 20), bits=st.integers(2, 64))
+def test_max_clients_is_exactly_the_limit(L: int, bits: int) -> None:  # noqa: N803
+    m = 1 << bits
+    if m <= L:
+        return
+    top = QuantizationConfig(num_clients=1, quantization_range=L, modulus_range=m).max_clients()
+    assert top * L < m <= (top + 1) * L
+    qc = QuantizationConfig(num_clients=top, quantization_range=L, modulus_range=m)
+    assert qc.num_clients == top
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=top + 1, quantization_range=L, modulus_range=m)
+
+
+@pytest.mark.parametrize("modulus", [0, 1, 3, 6, 1000, (1 << 32) + 1, 1 << 65, -8, 2.0**20, True])
+def test_modulus_must_be_a_power_of_two_in_range(modulus: Any) -> None:
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=1, quantization_range=1, modulus_range=modulus)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 32, 33, 64])
+def test_power_of_two_moduli_are_accepted(bits: int) -> None:
+    qc = QuantizationConfig(num_clients=1, quantization_range=1, modulus_range=1 << bits)
+    assert qc.bits == bits
+
+
+def test_default_modulus_above_2_64_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=1 << 12, quantization_range=MAX_QUANTIZATION_RANGE)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_clients": 0},
+        {"num_clients": -1},
+        {"num_clients": 2.0},
+        {"num_clients": 1, "clipping_range": 0.0},
+        {"num_clients": 1, "clipping_range": -1.0},
+        {"num_clients": 1, "clipping_range": float("nan")},
+        {"num_clients": 1, "clipping_range": float("inf")},
+        {"num_clients": 1, "quantization_range": 0},
+        {"num_clients": 1, "quantization_range": -5},
+        {"num_clients": 1, "quantization_range": 2.0**10},
+        {"num_clients": 1, "quantization_range": MAX_QUANTIZATION_RANGE + 1},
+    ],
+)
+def test_bad_parameters(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        QuantizationConfig(**kwargs)
+
+
+def test_step() -> None:
+    qc = QuantizationConfig(num_clients=1, clipping_range=2.0, quantization_range=8)
+    assert qc.step == 0.5
+
+
+# --------------------------------------------------------------------------- no wrap at the limit
+
+
+@pytest.mark.parametrize(
+    ("L", "modulus"), [(1 << 10, 1 << 16), (1000, 1 << 12), (3, 1 << 8), (1, 2), (255, 256)]
+)
+def test_sum_of_max_clients_all_max_vectors_does_not_wrap(L: int, modulus: int) -> None:  # noqa: N803
+    probe = QuantizationConfig(num_clients=1, quantization_range=L, modulus_range=modulus)
+    n = probe.max_clients()
+    qc = QuantizationConfig(
+        num_clients=n, clipping_range=1.5, quantization_range=L, modulus_range=modulus
+    )
+    x = np.array([1.5, 2.0, 1e30, np.inf])
+    vectors = [quantize(x, qc, seed(i)) for i in range(n)]
+    assert all(np.all(q.values == L) for q in vectors)
+    total = ring_sum(vectors, qc.bits)
+    assert total.tolist() == [n * L] * 4
+    np.testing.assert_allclose(dequantize_sum(total, n, qc), [n * 1.5] * 4, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bits", [33, 53, 64])
+def test_wide_rings_do_not_wrap_at_max_clients(bits: int) -> None:
+    L = 1 << 20  # noqa: N806
+    probe = QuantizationConfig(num_clients=1, quantization_range=L, modulus_range=1 << bits)
+    n = probe.max_clients()
+    qc = QuantizationConfig(
+        num_clients=n, clipping_range=4.0, quantization_range=L, modulus_range=1 << bits
+    )
+    q = quantize(np.full(6, 4.0), qc, SEED)
+    assert q.values.dtype == np.dtype("<u8")
+    # n copies summed in the ring (n is too large to loop over): n * q mod 2^b, in the dtype.
+    total = q.values * np.uint64(n)
+    prg.reduce(total, bits)
+    assert total.tolist() == [n * L] * 6
+    np.testing.assert_allclose(dequantize_sum(total, n, qc), [n * 4.0] * 6, rtol=1e-12)
+
+
+def test_dequantize_sum_refuses_impossible_totals() -> None:
+    qc = QuantizationConfig(num_clients=4, quantization_range=100)
+    with pytest.raises(ValueError):
+        dequantize_sum(np.array([0, 201], dtype=np.uint32), 2, qc)
+    assert dequantize_sum(np.array([0, 200], dtype=np.uint32), 2, qc).tolist() == [-16.0, 16.0]
+    assert dequantize_sum(np.array([], dtype=np.uint32), 2, qc).shape == (0,)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@st.composite
+def quantization_cases(draw: st.DrawFn) -> tuple[QuantizationConfig, np.ndarray[Any, Any], bytes]:
+    c = draw(st.floats(1e-3, 1e6))
+    L = draw(st.integers(1, 1 << 24))  # noqa: N806
+    n = draw(st.integers(1, 16))
+    bits = draw(st.sampled_from([None, 64]))
+    qc = QuantizationConfig(
+        num_clients=n,
+        clipping_range=c,
+        quantization_range=L,
+        modulus_range=None if bits is None else 1 << bits,
+    )
+    # Values inside, at and beyond the range, including infinities and huge magnitudes.
+    elements = st.one_of(
+        st.floats(-2 * c, 2 * c),
+        st.sampled_from([c, -c, np.inf, -np.inf, 0.0, -0.0]),
+        st.floats(allow_nan=False),
+    )
+    x = np.array(draw(st.lists(elements, max_size=24)), dtype=np.float64)
+    return qc, x, draw(st.binary(min_size=32, max_size=32))
+
+
+@given(quantization_cases())
+@settings(max_examples=200)
+def test_round_trip_error_is_at_most_one_step(
+    case: tuple[QuantizationConfig, np.ndarray[Any, Any], bytes],
+) -> None:
+    qc, x, rounding_seed = case
+    c, L = qc.clipping_range, qc.quantization_range  # noqa: N806
+    q = quantize(x, qc, rounding_seed)
+    assert q.values.dtype == prg.ring_dtype(qc.bits)
+    assert q.values.shape == x.shape
+    assert q.clipped == int(np.sum(np.abs(x) > c))
+    values = q.values.astype(np.float64)
+    assert np.all(values >= 0)
+    assert np.all(values <= L)
+    # Only the two nearest levels are ever chosen.
+    exact = (np.clip(x, -c, c) + c) / qc.step
+    assert np.all(np.abs(values - exact) < 1 + 1e-9)
+    recovered = dequantize_sum(q.values, 1, qc)
+    error = np.abs(recovered - np.clip(x, -c, c))
+    # One step, plus float64 rounding of values of magnitude ~c.
+    assert np.all(error <= qc.step * (1 + 1e-9) + 8 * np.finfo(np.float64).eps * c)
+
+
+@given(quantization_cases())
+@settings(max_examples=50)
+def test_quantize_is_deterministic_in_the_seed(
+    case: tuple[QuantizationConfig, np.ndarray[Any, Any], bytes],
+) -> None:
+    qc, x, rounding_seed = case
+    a = quantize(x, qc, rounding_seed)
+    b = quantize(x.tolist(), qc, rounding_seed)
+    assert np.array_equal(a.values, b.values)
+    assert a.clipped == b.clipped
+
+
+def test_levels_are_exact() -> None:
+    qc = QuantizationConfig(num_clients=2, clipping_range=1.0, quantization_range=8)
+    levels = np.linspace(-1.0, 1.0, 9)
+    for i in range(20):
+        q = quantize(levels, qc, seed(i))
+        assert q.values.tolist() == list(range(9))
+        assert q.clipped == 0
+
+
+def test_clipping_count_and_infinities() -> None:
+    qc = QuantizationConfig(num_clients=2, clipping_range=2.0, quantization_range=100)
+    x = np.array([np.inf, -np.inf, 2.0, -2.0, 2.0000001, -1e300, 0.5, np.nextafter(2.0, 3.0)])
+    q = quantize(x, qc, SEED)
+    assert q.clipped == 5
+    assert q.values[[0, 2, 4, 7]].tolist() == [100] * 4
+    assert q.values[[1, 3, 5]].tolist() == [0] * 3
+
+
+@pytest.mark.parametrize("x", [[np.nan], [0.0, np.nan, 1.0], [float("nan")] * 3, [np.inf, -np.nan]])
+def test_nan_is_refused(x: list[float]) -> None:
+    qc = QuantizationConfig(num_clients=2)
+    with pytest.raises(ValueError):
+        quantize(np.array(x), qc, SEED)
+
+
+def test_non_vectors_are_refused() -> None:
+    qc = QuantizationConfig(num_clients=2)
+    with pytest.raises(ValueError):
+        quantize(np.zeros((2, 2)), qc, SEED)
+    with pytest.raises(ValueError):
+        quantize(np.float64(1.0), qc, SEED)
+
+
+def test_bad_rounding_seed() -> None:
+    qc = QuantizationConfig(num_clients=2)
+    with pytest.raises(ValueError):
+        quantize(np.zeros(3), qc, bytes(16))
+
+
+# --------------------------------------------------------------------------- unbiasedness
+
+
+@pytest.mark.parametrize("value", [0.3, -1.234567, 7.99, -7.9999999, 0.0001, 5.3125 + 1e-9])
+def test_stochastic_rounding_is_unbiased(value: float) -> None:
+    # 50 seeds x 2000 elements = 1e5 independent roundings of the same value. Seeds are fixed,
+    # so the outcome is deterministic; the bound is 6 standard errors of the mean regardless.
+    qc = QuantizationConfig(num_clients=4, clipping_range=8.0, quantization_range=1 << 10)
+    scaled = (value + qc.clipping_range) / qc.step
+    frac = scaled - np.floor(scaled)
+    draws = np.concatenate(
+        [quantize(np.full(2000, value), qc, seed(i)).values for i in range(50)]
+    ).astype(np.float64)
+    assert set(np.unique(draws).tolist()) <= {np.floor(scaled), np.floor(scaled) + 1}
+    mean = float(draws.mean()) * qc.step - qc.clipping_range
+    standard_error = qc.step * np.sqrt(frac * (1 - frac) / draws.size)
+    assert abs(mean - value) <= 6 * standard_error + 1e-12
+    # Rounding up happens with probability frac (the same statement, in levels).
+    assert (
+        abs(float(np.mean(draws == np.floor(scaled) + 1)) - frac)
+        <= 6 * np.sqrt(frac * (1 - frac) / draws.size) + 1e-12
+    )
+
+
+def test_different_seeds_round_differently() -> None:
+    qc = QuantizationConfig(num_clients=4, clipping_range=1.0, quantization_range=10)
+    x = np.full(256, 0.1)  # half-way between levels 5 and 6
+    a = quantize(x, qc, seed(1)).values
+    b = quantize(x, qc, seed(2)).values
+    assert not np.array_equal(a, b)
+    assert set(a.tolist()) == {5, 6}
+    assert 64 < int(np.sum(a == 6)) < 192
+
+
+def test_sum_of_clients_is_close_to_the_float_sum() -> None:
+    rng = np.random.default_rng(11)
+    n = 20
+    qc = QuantizationConfig(num_clients=n, clipping_range=4.0, quantization_range=1 << 16)
+    xs = [rng.normal(0, 1.5, size=64) for _ in range(n)]
+    quantized = [quantize(x, qc, seed(i)) for i, x in enumerate(xs)]
+    total = ring_sum(quantized, qc.bits)
+    recovered = dequantize_sum(total, n, qc)
+    exact = np.sum([np.clip(x, -4.0, 4.0) for x in xs], axis=0)
+    assert np.all(np.abs(recovered - exact) <= n * qc.step + 1e-9)
+    assert sum(q.clipped for q in quantized) == sum(int(np.sum(np.abs(x) > 4.0)) for x in xs)
+
+
+# --------------------------------------------------------------------------- extreme ranges
+
+
+@pytest.mark.parametrize("c", [1e308, 1e300, 1e-300, 1e-310, 5e-324])
+def test_extreme_clipping_ranges_are_refused_or_exact(c: float) -> None:
+    """A clipping range that QuantizationConfig accepts must quantize into [0, L] with the usual
+    one-step error; if float64 cannot represent the scaling (2c or L/2c overflows), the config
+    must refuse it instead."""
+    try:
+        qc = QuantizationConfig(num_clients=2, clipping_range=c, quantization_range=1 << 10)
+    except ConfigError:
+        return
+    x = np.array([-c, -c / 2, 0.0, c / 2, 0.9 * c, c])
+    with np.errstate(all="ignore"):
+        q = quantize(x, qc, SEED)
+    assert np.all(q.values <= qc.quantization_range), q.values.tolist()
+    assert np.isfinite(qc.step) and qc.step > 0
+    error = np.abs(q.values.astype(np.float64) * qc.step - c - x)
+    assert np.all(error <= qc.step * (1 + 1e-9) + 8 * np.finfo(np.float64).eps * c)
