@@ -27,6 +27,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a non-negative integer")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -55,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--bits", type=int, default=32, help="b, the ring Z_2^b (default 32)")
     sim.add_argument(
         "--seed",
-        type=int,
+        type=_non_negative,
         help="make the run reproducible (also fixes every key: for testing only)",
     )
     sim.add_argument("--json", action="store_true", help="print a machine-readable report")

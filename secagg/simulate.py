@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -95,7 +96,9 @@ class RoundResult:
     config: RoundConfig | None = None
 
 
-def _as_ring_inputs(inputs: Sequence[npt.ArrayLike], bits: int) -> list[npt.NDArray[np.uint64]]:
+def _as_ring_inputs(
+    inputs: Sequence[npt.ArrayLike] | npt.NDArray[Any], bits: int
+) -> list[npt.NDArray[np.uint64]]:
     if isinstance(inputs, np.ndarray) and inputs.ndim == 2:
         rows: Iterable[npt.ArrayLike] = list(inputs)
     else:
@@ -114,13 +117,22 @@ def _as_ring_inputs(inputs: Sequence[npt.ArrayLike], bits: int) -> list[npt.NDAr
     return [x.astype(np.uint64) for x in arrays]
 
 
+def _as_int(name: str, value: object) -> int:
+    """Python or numpy ints (not bools, not floats) as an int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an int, got {type(value).__name__}")
+    return int(value)
+
+
 def _silence_schedule(drop: Mapping[str, Iterable[int]] | None, n: int) -> dict[int, int]:
     silent_from: dict[int, int] = {}
     for name, ids in (drop or {}).items():
         if name not in ROUNDS:
             raise ConfigError(f"unknown round {name!r} in drop; rounds are {', '.join(ROUNDS)}")
+        if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+            raise ConfigError(f"drop[{name!r}] must be a collection of client ids")
         for u in ids:
-            if not isinstance(u, (int, np.integer)) or not 0 <= int(u) < n:
+            if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or not 0 <= int(u) < n:
                 raise ConfigError(f"drop[{name!r}] names client {u!r}, not in [0, {n})")
             r = ROUNDS.index(name)
             silent_from[int(u)] = min(r, silent_from.get(int(u), r))
@@ -128,7 +140,7 @@ def _silence_schedule(drop: Mapping[str, Iterable[int]] | None, n: int) -> dict[
 
 
 def simulate_round(
-    inputs: Sequence[npt.ArrayLike],
+    inputs: Sequence[npt.ArrayLike] | npt.NDArray[Any],
     *,
     threshold: int,
     bits: int = 32,
@@ -145,7 +157,8 @@ def simulate_round(
 
     Raises :class:`~secagg.ProtocolAbort` when fewer than ``threshold`` clients remain at any round.
     """
-    if not isinstance(bits, int) or not 1 <= bits <= 64:
+    bits, threshold = _as_int("bits", bits), _as_int("threshold", threshold)
+    if not 1 <= bits <= 64:
         raise ConfigError(f"bits must be an int in [1, 64], got {bits!r}")
     xs = _as_ring_inputs(inputs, bits)
     n = len(xs)

@@ -48,9 +48,11 @@ def aggregate_updates(
 
     Each update is clipped to [-clipping_range, clipping_range], stochastically rounded onto
     [0, quantization_range] and summed in Z_{modulus_range} by :func:`simulate_round`; the result
-    is exact up to quantization (per value, |error| < n * 2 * clipping_range / quantization_range,
-    and zero in expectation). ``modulus_range`` defaults to the smallest safe power of two; a
-    setting whose sum could wrap raises :class:`~secagg.ConfigError`.
+    is exact up to quantization: per value, |error| <= n * step + 4 * eps * n * clipping_range,
+    where step = 2 * clipping_range / quantization_range and the second term is float64 rounding
+    (it only matters for quantization_range near 2^53); the error is zero in expectation.
+    ``modulus_range`` defaults to the smallest safe power of two; a setting whose sum could wrap
+    raises :class:`~secagg.ConfigError`.
     """
     qc = QuantizationConfig(
         num_clients=len(updates),

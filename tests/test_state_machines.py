@@ -1,0 +1,733 @@
+"""The Client and Server state machines driven directly, with hand-made (malicious or buggy)
+messages: what an honest client refuses, what the server drops, and what it aborts on.
+
+A refusing client raises ClientAbort and returns no bytes, and from then on can produce none;
+the server never raises for bad client bytes (it drops the sender with a DropReason) and never
+releases a wrong aggregate when shares reconstruct wrongly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from secagg import (
+    AbortReason,
+    Client,
+    ClientAbort,
+    ClientPhase,
+    DropReason,
+    ProtocolAbort,
+    Server,
+    ServerPhase,
+    StateError,
+    wire,
+)
+from secagg.client import rand_size
+from secagg.config import RoundConfig
+from secagg.crypto import shamir
+from secagg.crypto.keys import KeyPair
+from secagg.crypto.prg import ring_dtype
+
+LOW_ORDER_KEYS = [bytes(32), (1).to_bytes(32, "little")]
+
+
+class Harness:
+    """n clients and a server of one round, stepped by hand."""
+
+    def __init__(self, n: int = 5, t: int = 3, dim: int = 4, bits: int = 32, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.config = RoundConfig(
+            num_clients=n, threshold=t, dim=dim, bits=bits, session_nonce=rng.bytes(32)
+        )
+        self.inputs: list[npt.NDArray[np.uint64]] = [
+            rng.integers(0, 1 << bits, size=dim, dtype=np.uint64) for _ in range(n)
+        ]
+        self.rands = [rng.bytes(rand_size(self.config)) for _ in range(n)]
+        self.clients = [Client(self.config, u, self.inputs[u], self.rands[u]) for u in range(n)]
+        self.server = Server(self.config)
+        self.prompts: dict[int, bytes] = {}
+
+    def replies(self, skip: Collection[int] = ()) -> dict[int, bytes]:
+        """The next message of every client that has a prompt (all clients in round 0)."""
+        if self.server.phase is ServerPhase.ADVERTISE_KEYS:
+            return {u: c.start() for u, c in enumerate(self.clients) if u not in skip}
+        return {u: self.clients[u].handle(p) for u, p in self.prompts.items() if u not in skip}
+
+    def deliver(self, messages: dict[int, bytes]) -> None:
+        for u, data in messages.items():
+            self.server.receive(u, data)
+
+    def close(self) -> dict[int, bytes]:
+        self.prompts = dict(self.server.advance())
+        return self.prompts
+
+    def step(
+        self,
+        skip: Collection[int] = (),
+        edit: Callable[[int, bytes], bytes] | None = None,
+    ) -> dict[int, bytes]:
+        """One round: replies (optionally edited) delivered, then the server closes the round."""
+        messages = self.replies(skip)
+        if edit is not None:
+            messages = {u: edit(u, m) for u, m in messages.items()}
+        self.deliver(messages)
+        return self.close()
+
+    def plain_sum(self, ids: Collection[int]) -> list[int]:
+        dim, bits = self.config.dim, self.config.bits
+        return [sum(int(self.inputs[u][i]) for u in ids) % (1 << bits) for i in range(dim)]
+
+
+def to_unmasking(
+    h: Harness, *, share_skip: Collection[int] = (), masked_skip: Collection[int] = ()
+) -> None:
+    """Run the harness until the server has sent its unmask requests."""
+    h.step()
+    h.step(skip=share_skip)
+    h.step(skip=masked_skip)
+    assert h.server.phase is ServerPhase.UNMASKING
+
+
+def assert_refuses(client: Client, data: bytes, reason: AbortReason) -> None:
+    """The client raises ClientAbort(reason), returns nothing, and can never answer again."""
+    with pytest.raises(ClientAbort) as info:
+        client.handle(data)
+    assert info.value.reason is reason
+    assert client.phase is ClientPhase.ABORTED
+    assert client.abort_reason is reason
+    assert client._held == {}  # no shares kept around to leak later
+    with pytest.raises(StateError):
+        client.handle(data)
+
+
+# --------------------------------------------------------------------------- client: unmask request
+
+
+def test_unmask_request_with_fewer_than_t_survivors_is_refused() -> None:
+    h = Harness()
+    to_unmasking(h)
+    request = wire.encode_unmask_request(h.config, 0, wire.UnmaskRequest((0, 1)))
+    assert_refuses(h.clients[0], request, AbortReason.BELOW_THRESHOLD)
+
+
+@pytest.mark.parametrize("survivors", [(0, 1, 4), (0, 1, 2, 3, 4)])
+def test_unmask_request_naming_a_peer_without_shares_is_refused(
+    survivors: tuple[int, ...],
+) -> None:
+    h = Harness()
+    to_unmasking(h, share_skip=[4])  # client 4 never sent shares: U2 = {0, 1, 2, 3}
+    request = wire.encode_unmask_request(h.config, 0, wire.UnmaskRequest(survivors))
+    assert_refuses(h.clients[0], request, AbortReason.INCONSISTENT_VIEW)
+    # Its peers still answer the honest request.
+    assert decode_response(h, 1, h.clients[1].handle(h.prompts[1])).shares
+
+
+def test_unmask_request_omitting_the_client_is_refused() -> None:
+    h = Harness()
+    to_unmasking(h)
+    request = wire.encode_unmask_request(h.config, 0, wire.UnmaskRequest((1, 2, 3, 4)))
+    assert_refuses(h.clients[0], request, AbortReason.INCONSISTENT_VIEW)
+
+
+def test_undecodable_unmask_request_is_refused() -> None:
+    h = Harness()
+    to_unmasking(h)
+    assert_refuses(h.clients[0], h.prompts[1], AbortReason.INVALID_MESSAGE)  # addressed to 1
+    assert_refuses(h.clients[2], h.prompts[2][:-1], AbortReason.INVALID_MESSAGE)
+
+
+def decode_response(h: Harness, u: int, data: bytes) -> wire.UnmaskResponse:
+    return wire.decode_unmask_response(data, h.config, u)
+
+
+def test_response_reveals_one_kind_of_share_per_peer() -> None:
+    h = Harness(n=6, t=3)
+    to_unmasking(h, share_skip=[5], masked_skip=[3, 4])  # U2 = 0..4, U3 = {0, 1, 2}
+    for u in (0, 1, 2):
+        response = decode_response(h, u, h.clients[u].handle(h.prompts[u]))
+        by_kind: dict[wire.ShareKind, set[int]] = {k: set() for k in wire.ShareKind}
+        for peer, kind, _ in response.shares:
+            by_kind[kind].add(peer)
+        assert by_kind[wire.ShareKind.SELF_MASK] == {0, 1, 2}
+        assert by_kind[wire.ShareKind.KEY] == {3, 4}
+        assert len(response.shares) == 5
+        # Answered once, never again (a second request cannot pry the other kind loose).
+        other = wire.encode_unmask_request(h.config, u, wire.UnmaskRequest((0, 1, 2, 3, 4)))
+        with pytest.raises(StateError):
+            h.clients[u].handle(other)
+        assert h.clients[u].phase is ClientPhase.COMPLETED
+
+
+@settings(max_examples=30)
+@given(
+    n=st.integers(3, 7),
+    data=st.data(),
+)
+def test_no_request_unlocks_both_shares_of_a_peer(n: int, data: st.DataObject) -> None:
+    """Whatever survivor list a server sends, the client reveals at most one kind per peer, only
+    for peers of U2, KEY only for peers off the list and SELF_MASK only for peers on it."""
+    t = data.draw(st.integers(1, n), label="t")
+    share_skip = data.draw(st.sets(st.integers(0, n - 1), max_size=n - t), label="share_skip")
+    h = Harness(n=n, t=t, seed=n)
+    h.step()
+    h.step(skip=share_skip)
+    h.step()
+    u2 = sorted(set(range(n)) - share_skip)
+    u = data.draw(st.sampled_from(u2), label="client")
+    survivors = tuple(sorted(data.draw(st.sets(st.integers(0, n - 1)), label="survivors")))
+    request = wire.encode_unmask_request(h.config, u, wire.UnmaskRequest(survivors))
+    acceptable = u in survivors and len(survivors) >= t and set(survivors) <= set(u2)
+    if not acceptable:
+        with pytest.raises(ClientAbort):
+            h.clients[u].handle(request)
+        assert h.clients[u].phase is ClientPhase.ABORTED
+        return
+    response = decode_response(h, u, h.clients[u].handle(request))
+    peers = [peer for peer, _, _ in response.shares]
+    assert len(peers) == len(set(peers))
+    assert set(peers) == set(u2)
+    for peer, kind, _ in response.shares:
+        expected = wire.ShareKind.SELF_MASK if peer in survivors else wire.ShareKind.KEY
+        assert kind is expected
+
+
+# --------------------------------------------------------------------------- client: key list
+
+
+def key_list_for(h: Harness, u: int) -> wire.KeyList:
+    return wire.decode_key_list(h.prompts[u], h.config, u)
+
+
+def forged_key_list(h: Harness, u: int, entries: list[wire.KeyEntry]) -> bytes:
+    return wire.encode_key_list(h.config, u, wire.KeyList(tuple(entries)))
+
+
+def fresh_public(i: int) -> bytes:
+    return KeyPair.from_secret(bytes([i]) * 32).public
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("omit_self", AbortReason.INCONSISTENT_VIEW),
+        ("alter_own_c", AbortReason.INCONSISTENT_VIEW),
+        ("alter_own_s", AbortReason.INCONSISTENT_VIEW),
+        ("swap_own_keys", AbortReason.INCONSISTENT_VIEW),
+        ("repeat_key_across_peers", AbortReason.INCONSISTENT_VIEW),
+        ("repeat_own_key_for_peer", AbortReason.INCONSISTENT_VIEW),
+        ("repeat_key_within_entry", AbortReason.INCONSISTENT_VIEW),
+        ("below_threshold", AbortReason.BELOW_THRESHOLD),
+        ("low_order_zero", AbortReason.KEY_AGREEMENT_FAILED),
+        ("low_order_one", AbortReason.KEY_AGREEMENT_FAILED),
+    ],
+)
+def test_bad_key_list_is_refused(case: str, reason: AbortReason) -> None:
+    h = Harness()
+    h.step()
+    u = 1
+    entries = list(key_list_for(h, u).entries)
+    mine = entries[u]
+    assert mine.client == u
+    if case == "omit_self":
+        entries.pop(u)
+    elif case == "alter_own_c":
+        entries[u] = dataclasses.replace(mine, c_public=fresh_public(7))
+    elif case == "alter_own_s":
+        entries[u] = dataclasses.replace(mine, s_public=fresh_public(7))
+    elif case == "swap_own_keys":
+        entries[u] = dataclasses.replace(mine, c_public=mine.s_public, s_public=mine.c_public)
+    elif case == "repeat_key_across_peers":
+        entries[3] = dataclasses.replace(entries[3], s_public=entries[2].c_public)
+    elif case == "repeat_own_key_for_peer":
+        entries[4] = dataclasses.replace(entries[4], c_public=mine.c_public)
+    elif case == "repeat_key_within_entry":
+        entries[0] = dataclasses.replace(entries[0], s_public=entries[0].c_public)
+    elif case == "below_threshold":
+        entries = entries[:2]  # clients 0 and 1, t = 3
+    elif case == "low_order_zero":
+        entries[3] = dataclasses.replace(entries[3], c_public=LOW_ORDER_KEYS[0])
+    elif case == "low_order_one":
+        entries[3] = dataclasses.replace(entries[3], c_public=LOW_ORDER_KEYS[1])
+    assert_refuses(h.clients[u], forged_key_list(h, u, entries), reason)
+
+
+def test_low_order_mask_key_is_refused_before_masking() -> None:
+    """A peer's s^PK of low order passes the key-list checks but the client refuses to mask."""
+    h = Harness()
+    h.step()
+    u = 0
+    entries = list(key_list_for(h, u).entries)
+    entries[2] = dataclasses.replace(entries[2], s_public=LOW_ORDER_KEYS[0])
+    reply = h.clients[u].handle(forged_key_list(h, u, entries))
+    h.deliver({**h.replies(skip=[u]), u: reply})
+    h.close()
+    assert_refuses(h.clients[u], h.prompts[u], AbortReason.KEY_AGREEMENT_FAILED)
+
+
+@pytest.mark.parametrize("peer", [4, 0])  # 4 is not in U1; 0 is the recipient itself
+def test_shares_forwarded_from_unknown_peer_are_refused(peer: int) -> None:
+    h = Harness(n=5, t=2)
+    h.step(skip=[4])  # client 4 is not in U1
+    h.step()
+    forward = wire.decode_share_forward(h.prompts[0], h.config, 0)
+    items = sorted([*forward.ciphertexts, (peer, bytes(wire.SHARE_CIPHERTEXT_SIZE))])
+    data = wire.encode_share_forward(h.config, 0, wire.ShareForward(tuple(items)))
+    assert_refuses(h.clients[0], data, AbortReason.INCONSISTENT_VIEW)
+
+
+def test_share_forward_with_fewer_than_t_clients_is_refused() -> None:
+    h = Harness(n=5, t=4)
+    h.step()
+    h.step()
+    forward = wire.decode_share_forward(h.prompts[0], h.config, 0)
+    forged = wire.ShareForward(forward.ciphertexts[:2])  # 0 plus two peers: 3 < t
+    data = wire.encode_share_forward(h.config, 0, forged)
+    assert_refuses(h.clients[0], data, AbortReason.BELOW_THRESHOLD)
+
+
+# --------------------------------------------------------------------------- client: phases
+
+
+def test_client_phases_and_wrong_phase_calls() -> None:
+    h = Harness()
+    c = h.clients[0]
+
+    def phase() -> ClientPhase:  # a call, so that mypy does not narrow c.phase between steps
+        return c.phase
+
+    assert phase() is ClientPhase.NEW
+    with pytest.raises(StateError):
+        c.handle(b"anything")  # nothing to handle before start()
+    h.deliver(h.replies())
+    assert phase() is ClientPhase.AWAIT_KEY_LIST
+    with pytest.raises(StateError):
+        c.start()
+    h.close()
+    h.step()
+    assert phase() is ClientPhase.AWAIT_SHARES
+    h.step()
+    assert phase() is ClientPhase.AWAIT_UNMASK_REQUEST
+    h.step()
+    assert phase() is ClientPhase.COMPLETED
+    with pytest.raises(StateError):
+        c.start()
+    with pytest.raises(StateError):
+        c.handle(b"")
+
+
+def test_client_rejects_bad_construction() -> None:
+    h = Harness()
+    config, x, rand = h.config, h.inputs[0], h.rands[0]
+    assert rand_size(config) == 3 * 32 + 2 * (config.threshold - 1) * 48
+    assert len(rand) == rand_size(config)
+    with pytest.raises(ValueError):
+        Client(config, 0, x, rand[:-1])
+    with pytest.raises(ValueError):
+        Client(config, 0, x, rand + b"\x00")
+    with pytest.raises(ValueError):
+        Client(config, config.num_clients, x, rand)
+    with pytest.raises(ValueError):
+        Client(config, -1, x, rand)
+    with pytest.raises(ValueError):
+        Client(config, 0, x[:-1], rand)
+    with pytest.raises(ValueError):
+        Client(config, 0, x.astype(np.float64), rand)
+    with pytest.raises(ValueError):
+        Client(config, 0, x.astype(np.int64), rand)
+    small = RoundConfig(num_clients=3, threshold=2, dim=2, bits=5, session_nonce=bytes(32))
+    with pytest.raises(ValueError):
+        Client(small, 0, np.array([3, 32], dtype=np.uint64), bytes(rand_size(small)))
+    assert Client(small, 0, np.array([3, 31], dtype=np.uint64), bytes(rand_size(small)))
+
+
+def test_fixed_rand_makes_the_client_deterministic() -> None:
+    h = Harness()
+    twin = Client(h.config, 0, h.inputs[0], h.rands[0])
+    assert twin.start() == h.clients[0].start()
+
+
+# --------------------------------------------------------------------------- server
+
+
+def test_server_phases_and_advance_after_completion() -> None:
+    h = Harness()
+    s = h.server
+    assert s.phase is ServerPhase.ADVERTISE_KEYS
+    assert not s.ready
+    h.deliver(h.replies())
+    assert s.ready
+    assert s.live == frozenset(range(5))
+    for phase in (ServerPhase.SHARE_KEYS, ServerPhase.MASKED_INPUT, ServerPhase.UNMASKING):
+        h.close()
+        assert s.phase is phase
+        h.deliver(h.replies())
+    assert h.close() == {}
+    assert s.phase is ServerPhase.COMPLETED
+    assert s.result is not None
+    assert [int(v) for v in s.result.vector] == h.plain_sum(range(5))
+    with pytest.raises(StateError):
+        s.advance()
+    # Late traffic is ignored, neither raising nor recorded as a drop.
+    s.receive(0, b"late")
+    s.receive(99, b"late")
+    assert s.drops == []
+    assert s.phase is ServerPhase.COMPLETED
+
+
+def test_server_below_threshold_aborts_and_stays_aborted() -> None:
+    h = Harness(n=5, t=4)
+    h.step()
+    h.deliver(h.replies(skip=[0, 1]))
+    with pytest.raises(ProtocolAbort) as info:
+        h.server.advance()
+    assert info.value.reason is AbortReason.BELOW_THRESHOLD
+    assert h.server.phase is ServerPhase.ABORTED
+    assert h.server.abort is info.value
+    assert h.server.result is None
+    with pytest.raises(StateError):
+        h.server.advance()
+    h.server.receive(2, b"late")  # ignored
+
+
+def test_server_timeouts_are_recorded() -> None:
+    h = Harness()
+    h.deliver(h.replies(skip=[3]))
+    assert not h.server.ready
+    h.close()
+    assert [(d.client, d.phase, d.reason) for d in h.server.drops] == [
+        (3, ServerPhase.ADVERTISE_KEYS, DropReason.TIMED_OUT)
+    ]
+    assert sorted(h.prompts) == [0, 1, 2, 4]
+
+
+def test_server_keeps_the_first_message_of_a_client() -> None:
+    h = Harness()
+    first = h.replies()
+    impostor = Client(h.config, 0, h.inputs[0], bytes(rand_size(h.config))).start()
+    assert impostor != first[0]
+    h.deliver(first)
+    h.server.receive(0, impostor)  # a valid but different second advertisement
+    h.server.receive(1, b"garbage after a good message")
+    h.server.receive(2, first[2])  # a plain retransmission
+    h.close()
+    assert h.server.drops == []
+    entries = key_list_for(h, 3).entries
+    advertised = wire.decode_advertise_keys(first[0], h.config, 0)
+    assert (entries[0].c_public, entries[0].s_public) == (advertised.c_public, advertised.s_public)
+
+    h.step()
+    masked = h.replies()
+    h.deliver(masked)
+    zeros = np.zeros(h.config.dim, dtype=ring_dtype(h.config.bits))
+    forged = wire.encode_masked_input(h.config, 0, wire.MaskedInput(zeros))
+    h.server.receive(0, forged)  # would change the sum if it counted
+    h.server.receive(1, masked[1])  # counted once only
+    h.close()
+    responses = h.replies()
+    h.deliver(responses)
+    h.server.receive(2, responses[2][:10])  # a broken repeat after a good response
+    h.close()
+    assert h.server.drops == []
+    assert h.server.result is not None
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(range(5))
+
+
+def test_a_dropped_client_cannot_rejoin() -> None:
+    h = Harness()
+    good = h.replies()
+    h.server.receive(0, b"junk")
+    h.deliver(good)  # 0's valid message now comes too late
+    h.close()
+    assert [(d.client, d.reason) for d in h.server.drops] == [(0, DropReason.DECODE_FAILED)]
+    assert sorted(h.prompts) == [1, 2, 3, 4]
+    h.server.receive(0, good[0])  # neither accepted nor dropped again
+    assert 0 not in h.server.live
+    assert len(h.server.drops) == 1
+
+
+def test_message_for_another_phase_is_unexpected() -> None:
+    h = Harness()
+    adverts = h.replies()
+    h.deliver(adverts)
+    h.close()
+    h.server.receive(0, adverts[0])  # AdvertiseKeys replayed into SHARE_KEYS
+    assert [(d.client, d.phase, d.reason) for d in h.server.drops] == [
+        (0, ServerPhase.SHARE_KEYS, DropReason.UNEXPECTED_MESSAGE)
+    ]
+
+
+def test_server_drops_clients_with_repeated_public_keys() -> None:
+    h = Harness(n=6, t=3)
+    # Clients 1 and 4 are built from the same randomness: identical keys.
+    h.clients[4] = Client(h.config, 4, h.inputs[4], h.rands[1])
+    h.step()
+    drops = sorted((d.client, d.phase, d.reason) for d in h.server.drops)
+    assert drops == [
+        (1, ServerPhase.ADVERTISE_KEYS, DropReason.INVALID_CONTENT),
+        (4, ServerPhase.ADVERTISE_KEYS, DropReason.INVALID_CONTENT),
+    ]
+    assert sorted(h.prompts) == [0, 2, 3, 5]
+    assert [e.client for e in key_list_for(h, 0).entries] == [0, 2, 3, 5]
+    h.step()
+    h.step()
+    h.step()
+    assert h.server.result is not None
+    assert list(h.server.result.survivors) == [0, 2, 3, 5]
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 2, 3, 5])
+
+
+@pytest.mark.parametrize("which", ["same_key_twice", "low_order_c", "low_order_s", "copied"])
+def test_server_drops_bad_advertisements(which: str) -> None:
+    h = Harness(n=5, t=3)
+    messages = h.replies()
+    good = wire.decode_advertise_keys(messages[2], h.config, 2)
+    other = wire.decode_advertise_keys(messages[3], h.config, 3)
+    if which == "same_key_twice":
+        bad = wire.AdvertiseKeys(good.c_public, good.c_public)
+    elif which == "low_order_c":
+        bad = wire.AdvertiseKeys(LOW_ORDER_KEYS[1], good.s_public)
+    elif which == "low_order_s":
+        bad = wire.AdvertiseKeys(good.c_public, LOW_ORDER_KEYS[0])
+    else:
+        bad = wire.AdvertiseKeys(other.c_public, good.s_public)  # copies 3's key
+    messages[2] = wire.encode_advertise_keys(h.config, 2, bad)
+    h.deliver(messages)
+    h.close()
+    dropped = {d.client for d in h.server.drops}
+    assert all(d.reason is DropReason.INVALID_CONTENT for d in h.server.drops)
+    assert all(d.phase is ServerPhase.ADVERTISE_KEYS for d in h.server.drops)
+    # A copied key drops both owners: the server cannot tell which one is the original.
+    assert dropped == ({2, 3} if which == "copied" else {2})
+    h.step()
+    h.step()
+    h.step()
+    assert h.server.result is not None
+    survivors = sorted(set(range(5)) - dropped)
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(survivors)
+
+
+@pytest.mark.parametrize("which", ["omit_peer", "include_self", "include_outsider", "empty"])
+def test_server_drops_share_keys_not_covering_u1(which: str) -> None:
+    h = Harness(n=6, t=3)
+    h.step(skip=[5])  # U1 = 0..4
+    messages = h.replies()
+    msg = wire.decode_share_keys(messages[0], h.config, 0)
+    items = list(msg.ciphertexts)
+    assert [v for v, _ in items] == [1, 2, 3, 4]
+    filler = bytes(wire.SHARE_CIPHERTEXT_SIZE)
+    if which == "omit_peer":
+        items = items[:-1]
+    elif which == "include_self":
+        items = [(0, filler), *items]
+    elif which == "include_outsider":
+        items = [*items, (5, filler)]
+    else:
+        items = []
+    messages[0] = wire.encode_share_keys(h.config, 0, wire.ShareKeys(tuple(items)))
+    h.deliver(messages)
+    h.close()
+    share_drops = [
+        (d.client, d.reason) for d in h.server.drops if d.phase is ServerPhase.SHARE_KEYS
+    ]
+    assert share_drops == [(0, DropReason.INVALID_CONTENT)]
+    assert sorted(h.prompts) == [1, 2, 3, 4]
+    for v in h.prompts:
+        forward = wire.decode_share_forward(h.prompts[v], h.config, v)
+        assert 0 not in [u for u, _ in forward.ciphertexts]
+    h.step()
+    h.step()
+    assert h.server.result is not None
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum([1, 2, 3, 4])
+
+
+def reencode_response(
+    h: Harness,
+    u: int,
+    data: bytes,
+    edit: Callable[[int, wire.ShareKind, int], tuple[int, wire.ShareKind, int]],
+) -> bytes:
+    msg = decode_response(h, u, data)
+    shares = tuple(edit(*share) for share in msg.shares)
+    return wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(shares))
+
+
+@pytest.mark.parametrize("which", ["key_for_survivor", "mask_for_dropped", "unexpected_peer"])
+def test_server_drops_unmask_response_with_wrong_share(which: str) -> None:
+    h = Harness(n=6, t=3)
+    to_unmasking(h, share_skip=[5], masked_skip=[4])  # U2 = 0..4, U3 = 0..3
+    responses = h.replies()
+    if which == "key_for_survivor":
+
+        def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+            return (p, wire.ShareKind.KEY if p == 1 else k, v)
+
+        responses[0] = reencode_response(h, 0, responses[0], edit)
+    elif which == "mask_for_dropped":
+
+        def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+            return (p, wire.ShareKind.SELF_MASK if p == 4 else k, v)
+
+        responses[0] = reencode_response(h, 0, responses[0], edit)
+    else:
+        msg = decode_response(h, 0, responses[0])
+        shares = (*msg.shares, (5, wire.ShareKind.KEY, 1))  # 5 never shared with anyone
+        responses[0] = wire.encode_unmask_response(h.config, 0, wire.UnmaskResponse(shares))
+    h.deliver(responses)
+    h.close()
+    last = h.server.drops[-1]
+    assert (last.client, last.phase, last.reason) == (
+        0,
+        ServerPhase.UNMASKING,
+        DropReason.INVALID_CONTENT,
+    )
+    assert h.server.result is not None
+    assert list(h.server.result.survivors) == [0, 1, 2, 3]
+    assert list(h.server.result.responders) == [1, 2, 3]
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 1, 2, 3])
+
+
+def _dropped_key_harness() -> tuple[Harness, dict[int, bytes]]:
+    """n = 5, t = 3; client 4 drops after sharing, so the server must rebuild its s^SK."""
+    h = Harness(n=5, t=3, seed=3)
+    to_unmasking(h, masked_skip=[4])
+    return h, h.replies()
+
+
+def test_altered_key_shares_abort_inconsistent_shares() -> None:
+    h, responses = _dropped_key_harness()
+
+    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+        return (p, k, (v + 1) % shamir.PRIME if p == 4 else v)
+
+    # Holder 0 is among the t lowest-id holders the server reconstructs from.
+    responses[0] = reencode_response(h, 0, responses[0], edit)
+    before = list(h.server.drops)
+    h.deliver(responses)
+    assert h.server.drops == before  # well-formed and plausible: accepted
+    assert h.server.ready
+    with pytest.raises(ProtocolAbort) as info:
+        h.server.advance()
+    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
+    assert "s_u^SK" in info.value.detail
+    assert h.server.phase is ServerPhase.ABORTED
+    assert h.server.result is None
+
+
+def test_key_shares_reconstructing_outside_32_bytes_abort_inconsistent_shares() -> None:
+    """Shares steered so that Lagrange interpolation yields a field element >= 2^256."""
+    h, responses = _dropped_key_harness()
+    secret = int.from_bytes(h.rands[4][32:64], "big")  # s_4^SK, known to the test only
+    target = (1 << 256) + 5
+    lam0 = shamir.lagrange_at_zero((1, 2, 3))[0]  # holders 0, 1, 2 have x = 1, 2, 3
+    delta = (target - secret) * pow(lam0, -1, shamir.PRIME) % shamir.PRIME
+
+    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+        return (p, k, (v + delta) % shamir.PRIME if p == 4 else v)
+
+    responses[0] = reencode_response(h, 0, responses[0], edit)
+    h.deliver(responses)
+    with pytest.raises(ProtocolAbort) as info:
+        h.server.advance()
+    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
+    assert h.server.result is None
+
+
+def test_self_mask_shares_reconstructing_outside_32_bytes_abort() -> None:
+    h, responses = _dropped_key_harness()
+    secret = int.from_bytes(h.rands[1][64:96], "big")  # b_1
+    lam0 = shamir.lagrange_at_zero((1, 2, 3))[0]
+    delta = ((1 << 256) + 1 - secret) * pow(lam0, -1, shamir.PRIME) % shamir.PRIME
+
+    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+        return (p, k, (v + delta) % shamir.PRIME if p == 1 else v)
+
+    responses[0] = reencode_response(h, 0, responses[0], edit)
+    h.deliver(responses)
+    with pytest.raises(ProtocolAbort) as info:
+        h.server.advance()
+    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
+    assert h.server.result is None
+
+
+def test_altered_share_outside_the_reconstructing_set_is_harmless() -> None:
+    h, responses = _dropped_key_harness()
+
+    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+        return (p, k, (v + 1) % shamir.PRIME)
+
+    responses[3] = reencode_response(h, 3, responses[3], edit)  # holder 3: not among t lowest
+    h.deliver(responses)
+    h.close()
+    assert h.server.result is not None
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 1, 2, 3])
+
+
+def test_too_few_shares_of_a_secret_abort_insufficient_shares() -> None:
+    """Responders that withhold shares of the dropped client: t responders, < t shares."""
+    h, responses = _dropped_key_harness()
+    for u in (0, 1):
+        msg = decode_response(h, u, responses[u])
+        kept = tuple(s for s in msg.shares if s[0] != 4)
+        responses[u] = wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(kept))
+    h.deliver(responses)
+    with pytest.raises(ProtocolAbort) as info:
+        h.server.advance()
+    assert info.value.reason is AbortReason.INSUFFICIENT_SHARES
+    assert h.server.result is None
+
+
+# --------------------------------------------------------------------------- server memory
+
+
+def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    yield obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(k, seen)
+            yield from _walk(v, seen)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for v in obj:
+            yield from _walk(v, seen)
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from _walk(getattr(obj, f.name), seen)
+
+
+@pytest.mark.parametrize("bits", [17, 32, 64])
+def test_server_holds_one_running_sum(bits: int) -> None:
+    dim = 64
+    h = Harness(n=6, t=3, dim=dim, bits=bits)
+    h.step()
+    h.step()
+    width = h.config.width
+    for u, data in h.replies().items():
+        h.server.receive(u, data)
+        state = list(_walk(vars(h.server), set()))
+        arrays = [o for o in state if isinstance(o, np.ndarray)]
+        assert len(arrays) == 1, f"after client {u}"
+        assert arrays[0] is h.server._sum
+        assert h.server._sum.shape == (dim,)
+        assert h.server._sum.dtype == ring_dtype(bits)
+        assert h.server._sum.flags.owndata and h.server._sum.flags.writeable
+        # No received vector kept as raw bytes either.
+        big = [
+            o
+            for o in state
+            if isinstance(o, (bytes, bytearray, memoryview)) and len(o) >= dim * width
+        ]
+        assert big == []
+    h.close()
+    h.step()
+    assert h.server.result is not None
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(range(6))
