@@ -34,6 +34,7 @@ from secagg import wire
 from secagg.client import Client, rand_size
 from secagg.config import PROTOCOL_VERSION, RoundConfig
 from secagg.crypto import aead, kdf, prg, shamir
+from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.drbg import Drbg
 from secagg.crypto.hashing import sha256
 from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, is_valid_public
@@ -46,6 +47,8 @@ VECTOR_DIR = Path(__file__).resolve().parent / "vectors"
 MASTER_SEED = b"secagg/known-answer-vectors"
 SERVER = wire.SERVER_ID
 P = shamir.PRIME
+COMMIT_LABEL = b"secagg/v%d/share-commit" % PROTOCOL_VERSION
+KIND = wire.ShareKind
 
 ROUNDS = ("advertise_keys", "share_keys", "masked_input", "unmasking")
 """Round names, which are also the server's phase names (``ServerPhase`` values)."""
@@ -465,6 +468,131 @@ def shamir_file() -> Json:
     }
 
 
+# --------------------------------------------------------------------------- commit.json
+
+
+def commitment_input(session_id: bytes, owner: int, holder: int, kind: int, share: int) -> bytes:
+    """What a share commitment hashes after its label (SPEC.md section 8.2)."""
+    return session_id + struct.pack(">IIB", owner, holder, kind) + shamir.encode_share(share)
+
+
+def commitment_json(session_id: bytes, owner: int, holder: int, kind: int, share: int) -> Json:
+    preimage = commitment_input(session_id, owner, holder, kind, share)
+    out = share_commitment(session_id, owner, holder, kind, share)
+    assert out == sha256(COMMIT_LABEL, preimage) and len(out) == COMMITMENT_SIZE
+    return {
+        "session_id": session_id.hex(),
+        "owner": owner,
+        "holder": holder,
+        "kind": KIND(kind).name,
+        "share": field_hex(share),
+        "input": preimage.hex(),
+        "commitment": out.hex(),
+    }
+
+
+def commit_file() -> Json:
+    r = rng("commit")
+    cfg = make_config(r, 4, 3, 4, 8)
+    other = make_config(r, 4, 3, 4, 8)
+    sid = cfg.session_id
+    share = int.from_bytes(r(48), "big") % P
+    specs: list[tuple[str, bytes, int, int, int, int]] = [
+        ("commit_key_share_of_0_held_by_1", sid, 0, 1, KIND.KEY, share),
+        ("commit_mask_share_of_0_held_by_1", sid, 0, 1, KIND.SELF_MASK, share),
+        ("commit_key_share_of_1_held_by_0", sid, 1, 0, KIND.KEY, share),
+        ("commit_key_share_of_0_held_by_1_other_session", other.session_id, 0, 1, KIND.KEY, share),
+        ("commit_own_mask_share_of_3", sid, 3, 3, KIND.SELF_MASK, int.from_bytes(r(48), "big") % P),
+        ("commit_share_zero", sid, 2, 0, KIND.KEY, 0),
+        ("commit_share_p_minus_1", sid, 2, 3, KIND.SELF_MASK, P - 1),
+    ]
+    cases = [
+        {"name": name, **commitment_json(session_id, owner, holder, kind, value)}
+        for name, session_id, owner, holder, kind, value in specs
+    ]
+    # Same share, other kind / ids / session: every field of the input changes the commitment.
+    assert len({c["commitment"] for c in cases}) == len(cases)
+
+    # The commitment list of one ShareKeys message (SPEC.md 10.3): owner 1 shares (s_1^SK, b_1)
+    # with t = 3 among holders 0..3, itself included.
+    owner, holders = 1, [0, 1, 2, 3]
+    secrets = [r(32), r(32)]
+    rand = r(2 * shamir.rand_size(cfg.threshold))
+    key_shares, mask_shares = shamir.share(secrets, [v + 1 for v in holders], cfg.threshold, rand)
+    entries = [
+        (
+            v,
+            share_commitment(sid, owner, v, KIND.KEY, key_shares[j]),
+            share_commitment(sid, owner, v, KIND.SELF_MASK, mask_shares[j]),
+        )
+        for j, v in enumerate(holders)
+    ]
+    encoded = struct.pack(">I", len(entries)) + b"".join(
+        struct.pack(">I", v) + ck + cm for v, ck, cm in entries
+    )
+    lists = [
+        {
+            "name": "share_keys_commitments_of_owner_1",
+            "session_id": sid.hex(),
+            "owner": owner,
+            "threshold": cfg.threshold,
+            "secrets": hexs(secrets),
+            "rand": rand.hex(),
+            "holders": holders,
+            "key_shares": [field_hex(v) for v in key_shares],
+            "mask_shares": [field_hex(v) for v in mask_shares],
+            "commitments": [
+                {"holder": v, "c_key": ck.hex(), "c_mask": cm.hex()} for v, ck, cm in entries
+            ],
+            "encoded": encoded.hex(),
+        }
+    ]
+
+    # The server's check at Unmasking: the returned share must reproduce the commitment its
+    # owner made for (owner, holder, kind). A share that does not drops its responder.
+    committed = share_commitment(sid, 0, 1, KIND.KEY, share)
+    verify: list[Json] = []
+    for name, session_id, o, h, kind, value in (
+        ("verify_matching_share", sid, 0, 1, KIND.KEY, share),
+        ("verify_bad_share_plus_1", sid, 0, 1, KIND.KEY, (share + 1) % P),
+        ("verify_bad_other_kind", sid, 0, 1, KIND.SELF_MASK, share),
+        ("verify_bad_other_holder", sid, 0, 2, KIND.KEY, share),
+        ("verify_bad_other_owner", sid, 2, 1, KIND.KEY, share),
+        ("verify_bad_other_session", other.session_id, 0, 1, KIND.KEY, share),
+    ):
+        ok = share_commitment(session_id, o, h, kind, value) == committed
+        assert ok == (name == "verify_matching_share"), name
+        entry: Json = {
+            "name": name,
+            "commitment": committed.hex(),
+            "session_id": session_id.hex(),
+            "owner": o,
+            "holder": h,
+            "kind": KIND(kind).name,
+            "share": field_hex(value),
+            "success": ok,
+        }
+        if not ok:
+            entry.update(error="Drop", **reason_json(DropReason.BAD_SHARE))
+        verify.append(entry)
+    return {
+        "version": PROTOCOL_VERSION,
+        "description": (
+            "Share commitments (SPEC.md section 8.2). commitment = labeled_sha256("
+            "'secagg/v1/share-commit', input) with input = session_id || u32be(owner) || "
+            "u32be(holder) || u8(kind: KEY 0 = share of s^SK, SELF_MASK 1 = share of b) || "
+            "33-byte big-endian share. lists: the commitment list of one ShareKeys message, "
+            "u32be(count) || count x (u32be(holder) || c_key || c_mask), from the owner's "
+            "secrets (s^SK, b), rand and threshold as in shamir.json, holders at x = id + 1. "
+            "verify: the server's check at Unmasking; *_bad_* shares do not reproduce the "
+            "commitment and drop the responder with BAD_SHARE."
+        ),
+        "cases": cases,
+        "lists": lists,
+        "verify": verify,
+    }
+
+
 # --------------------------------------------------------------------------- aead.json
 
 
@@ -561,7 +689,15 @@ def decoded_json(msg: Any) -> Json:
                 for e in msg.entries
             ]
         }
-    if isinstance(msg, (wire.ShareKeys, wire.ShareForward)):
+    if isinstance(msg, wire.ShareKeys):
+        return {
+            "ciphertexts": [{"peer": peer, "ciphertext": ct.hex()} for peer, ct in msg.ciphertexts],
+            "commitments": [
+                {"holder": v, "c_key": ck.hex(), "c_mask": cm.hex()}
+                for v, ck, cm in msg.commitments
+            ],
+        }
+    if isinstance(msg, wire.ShareForward):
         return {
             "ciphertexts": [{"peer": peer, "ciphertext": ct.hex()} for peer, ct in msg.ciphertexts]
         }
@@ -615,8 +751,17 @@ def wire_file() -> Json:
     adv = wire.encode_advertise_keys(small, 2, wire.AdvertiseKeys(keys[0], keys[1]))
     entries = tuple(wire.KeyEntry(c, keys[2 * i], keys[2 * i + 1]) for i, c in enumerate((0, 1, 3)))
     key_list = wire.encode_key_list(small, 1, wire.KeyList(entries))
+    # Commitments are opaque 32-byte strings to a decoder; their own stream keeps every other
+    # value of this file what it was before ShareKeys carried them.
+    rc = rng("wire/commitments")
+    commitments = tuple((v, rc(32), rc(32)) for v in (0, 1, 2, 3))
     share_keys = wire.encode_share_keys(
-        small, 0, wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])))
+        small, 0, wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])), commitments)
+    )
+    # Decodes: that the holders are exactly {sender} and the recipients is the server's content
+    # rule (SPEC.md 10.3), which needs U1; round.json has the rounds where it fails.
+    share_keys_other_holders = wire.encode_share_keys(
+        small, 0, wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])), commitments[1:])
     )
     forward = wire.encode_share_forward(small, 3, wire.ShareForward(((0, cts[3]), (2, cts[1]))))
     masked = wire.encode_masked_input(
@@ -645,6 +790,14 @@ def wire_file() -> Json:
         ("advertise_keys", "small", "ADVERTISE_KEYS", 2, SERVER, adv),
         ("key_list", "small", "KEY_LIST", SERVER, 1, key_list),
         ("share_keys", "small", "SHARE_KEYS", 0, SERVER, share_keys),
+        (
+            "share_keys_commitments_omit_sender",
+            "small",
+            "SHARE_KEYS",
+            0,
+            SERVER,
+            share_keys_other_holders,
+        ),
         ("share_forward", "small", "SHARE_FORWARD", SERVER, 3, forward),
         ("masked_input_b8", "small", "MASKED_INPUT", 1, SERVER, masked),
         ("masked_input_b40", "wide", "MASKED_INPUT", 2, SERVER, masked_wide),
@@ -684,6 +837,11 @@ def wire_file() -> Json:
         msg = decode(type_name, data, configs[cfg_name], sender, recipient)
         entry = case(name, cfg_name, type_name, sender, recipient, data)
         entry.update(success=True, decoded=decoded_json(msg))
+        if data is share_keys_other_holders:
+            entry["note"] = (
+                "decodes, but the server drops the sender with INVALID_CONTENT: the commitment "
+                "holders must be exactly {sender} and the ciphertext recipients"
+            )
 
     def bad(
         name: str, kind: str, sender: int, recipient: int, data: bytes, reason: DropReason, cfg: str
@@ -778,6 +936,36 @@ def wire_file() -> Json:
     up("share_keys_bad_ids_not_increasing", "SHARE_KEYS", 0, with_body(share_keys, swapped))
     short_ct = with_body(share_keys, u32(1) + sk_body[4:97])
     up("share_keys_bad_short_ciphertext", "SHARE_KEYS", 0, short_ct)
+    # The commitment list after the ciphertexts (the first list's count says where it starts).
+    sk, split = "SHARE_KEYS", 4 + 3 * 94
+    cts_part, commit_entries = sk_body[:split], sk_body[split + 4 :]
+    assert len(commit_entries) == 4 * 68 and sk_body[split : split + 4] == u32(4)
+    entry_of = [commit_entries[68 * i : 68 * (i + 1)] for i in range(4)]
+
+    def commit_list(count: int, items: Sequence[bytes], extra: bytes = b"") -> bytes:
+        return with_body(share_keys, cts_part + u32(count) + b"".join(items) + extra)
+
+    def holder(i: int, v: int) -> bytes:
+        return u32(v) + entry_of[i][4:]
+
+    up("share_keys_bad_no_commitment_list", sk, 0, with_body(share_keys, cts_part))
+    up("share_keys_bad_commitment_count_above_entries", sk, 0, commit_list(4, entry_of[:3]))
+    up("share_keys_bad_commitment_count_below_entries", sk, 0, commit_list(3, entry_of))
+    five = [*entry_of, holder(3, 4)]
+    up("share_keys_bad_commitment_count_exceeds_n", sk, 0, commit_list(5, five))
+    up("share_keys_bad_commitment_trailing_byte", sk, 0, commit_list(4, entry_of, b"\x00"))
+    swapped_holders = [entry_of[0], entry_of[2], entry_of[1], entry_of[3]]
+    up("share_keys_bad_commitment_holders_not_increasing", sk, 0, commit_list(4, swapped_holders))
+    duplicate = [entry_of[0], entry_of[1], holder(2, 1), entry_of[3]]
+    up("share_keys_bad_commitment_duplicate_holder", sk, 0, commit_list(4, duplicate))
+    far_holder = [*entry_of[:3], holder(3, 4)]
+    up("share_keys_bad_commitment_holder_out_of_range", sk, 0, commit_list(4, far_holder))
+    up(
+        "share_keys_bad_ciphertext_count_above_entries",
+        sk,
+        0,
+        with_body(share_keys, u32(4) + sk_body[4:]),
+    )
     far_peer = wire.ShareForward(((0, cts[0]), (9, cts[1])))
     far = wire.encode_share_forward(small, 3, far_peer)
     down("share_forward_bad_peer_out_of_range", "SHARE_FORWARD", 3, far)
@@ -876,8 +1064,12 @@ def wire_file() -> Json:
             "decoded as message type `type` by a party that expects it on the channel "
             "sender -> recipient (4294967295 is the server) under the named config. Good cases "
             "list the decoded fields (ring elements as integers, shares as 33-byte hex); "
-            "*_bad_* cases must be rejected with the DropReason given. share_plaintexts are "
-            "decrypted ShareKeys plaintexts checked against the expected (sender, recipient)."
+            "*_bad_* cases must be rejected with the DropReason given. A SHARE_KEYS body is the "
+            "ciphertext list followed by the commitment list (holder, c_key, c_mask); a decoder "
+            "treats commitments as opaque 32-byte strings and does not compare the holders with "
+            "the recipients (a case with a note shows this; the server's content rule is in "
+            "round.json). share_plaintexts are decrypted ShareKeys plaintexts checked against "
+            "the expected (sender, recipient)."
         ),
         "configs": {name: config_json(cfg) for name, cfg in configs.items()},
         "cases": cases,
@@ -1066,7 +1258,16 @@ def intermediates(
             entry["share_holders"] = u1
             entry["key_shares"] = [field_hex(v) for v in shares[0]]
             entry["mask_shares"] = [field_hex(v) for v in shares[1]]
+            # C(owner u, holder v, kind, share), in the order of share_holders.
+            entry["key_commitments"] = [
+                share_commitment(sid, u, v, KIND.KEY, shares[0][j]).hex() for j, v in enumerate(u1)
+            ]
+            entry["mask_commitments"] = [
+                share_commitment(sid, u, v, KIND.SELF_MASK, shares[1][j]).hex()
+                for j, v in enumerate(u1)
+            ]
         clients.append(entry)
+    by_id = {entry["id"]: entry for entry in clients}
 
     ciphertexts: list[Json] = []
     for u in u2:
@@ -1096,6 +1297,9 @@ def intermediates(
                 }
             )
         assert tuple(expected) == sent, "ShareKeys ciphertexts differ from the specification"
+        commitments = wire.decode_share_keys(share_keys[(u, SERVER)], cfg, u).commitments
+        listed = zip(u1, by_id[u]["key_commitments"], by_id[u]["mask_commitments"], strict=True)
+        assert list(listed) == [(v, ck.hex(), cm.hex()) for v, ck, cm in commitments]
 
     pair_masks: list[Json] = []
     pair_vectors: dict[tuple[int, int], np.ndarray[Any, Any]] = {}
@@ -1141,6 +1345,10 @@ def intermediates(
     book: dict[tuple[int, str], dict[int, int]] = {}
     for (v, _), data in responses.items():
         for peer, kind, value in wire.decode_unmask_response(data, cfg, v).shares:
+            # Every returned share reproduces the commitment its owner made for holder v.
+            column = "key_commitments" if kind is KIND.KEY else "mask_commitments"
+            committed = by_id[peer][column][u1.index(v)]
+            assert share_commitment(sid, peer, v, kind, value).hex() == committed
             book.setdefault((peer, kind.name), {})[v] = value
     recovered: list[Json] = []
     unmasked = masked_sum.copy()
@@ -1173,6 +1381,7 @@ def intermediates(
 
 
 Shares = list[tuple[int, wire.ShareKind, int]]
+Commitments = list[tuple[int, bytes, bytes]]
 Edit = Callable[[bytes], bytes | None]
 NegativeSpec = tuple[
     str, dict[int, str], Intercept | None, str, DropReason | AbortReason, int | None
@@ -1183,8 +1392,9 @@ NegativeSpec = tuple[
 class Tamper:
     """Alters one message of a negative round; remembers every message it saw."""
 
-    def __init__(self, cfg: RoundConfig) -> None:
+    def __init__(self, cfg: RoundConfig, rands: list[bytes]) -> None:
         self.cfg = cfg
+        self.rands = rands
         self.seen: dict[tuple[str, int, int], bytes] = {}
 
     def on(self, round_name: str, sender: int, recipient: int, edit: Edit) -> Intercept:
@@ -1212,8 +1422,56 @@ class Tamper:
 
     def drop_last_ciphertext(self, u: int) -> Edit:
         def edit(data: bytes) -> bytes:
-            items = wire.decode_share_keys(data, self.cfg, u).ciphertexts
-            return wire.encode_share_keys(self.cfg, u, wire.ShareKeys(items[:-1]))
+            msg = wire.decode_share_keys(data, self.cfg, u)
+            changed = wire.ShareKeys(msg.ciphertexts[:-1], msg.commitments)
+            return wire.encode_share_keys(self.cfg, u, changed)
+
+        return edit
+
+    def commitments(self, u: int, change: Callable[[Commitments], Commitments]) -> Edit:
+        def edit(data: bytes) -> bytes:
+            msg = wire.decode_share_keys(data, self.cfg, u)
+            changed = wire.ShareKeys(msg.ciphertexts, tuple(change(list(msg.commitments))))
+            return wire.encode_share_keys(self.cfg, u, changed)
+
+        return edit
+
+    def owner_share(
+        self, u: int, holder: int, kind: wire.ShareKind, *, commit: bool, send: bool
+    ) -> Edit:
+        """Client u's ShareKeys as a dishonest owner would write it: its ``kind`` share for
+        ``holder`` becomes share + 1 in the commitment (``commit``) and/or in the ciphertext
+        to ``holder`` (``send``); everything else is what the honest client sent."""
+        cfg, rand = self.cfg, self.rands[u]
+
+        def edit(data: bytes) -> bytes:
+            msg = wire.decode_share_keys(data, cfg, u)
+            holders = [v for v, _, _ in msg.commitments]
+            shares = shamir.share([rand[32:64], rand[64:96]], [v + 1 for v in holders],
+                                  cfg.threshold, rand[96:])  # fmt: skip
+            j = holders.index(holder)
+            pair = [shares[0][j], shares[1][j]]
+            pair[kind] = (pair[kind] + 1) % P
+            commitments = list(msg.commitments)
+            if commit:
+                v, ck, cm = commitments[j]
+                new = share_commitment(cfg.session_id, u, holder, kind, pair[kind])
+                commitments[j] = (v, new, cm) if kind is KIND.KEY else (v, ck, new)
+            ciphertexts = list(msg.ciphertexts)
+            if send:
+                c_pair = KeyPair.from_secret(rand[0:32])
+                shared = c_pair.agree(KeyPair.from_secret(self.rands[holder][0:32]).public)
+                key = kdf.share_encryption_key(
+                    shared, session_id=cfg.session_id, sender=u, recipient=holder
+                )
+                ad = aead.associated_data(cfg.session_id, u, holder)
+                i = [v for v, _ in ciphertexts].index(holder)
+                honest = wire.encode_share_plaintext(u, holder, shares[0][j], shares[1][j])
+                assert aead.seal(key, honest, ad) == ciphertexts[i][1]
+                plaintext = wire.encode_share_plaintext(u, holder, pair[0], pair[1])
+                ciphertexts[i] = (holder, aead.seal(key, plaintext, ad))
+            changed = wire.ShareKeys(tuple(ciphertexts), tuple(commitments))
+            return wire.encode_share_keys(cfg, u, changed)
 
         return edit
 
@@ -1273,6 +1531,12 @@ def flip_first_kind(shares: Shares) -> Shares:
     return [(peer, swapped, value), *shares[1:]]
 
 
+def bump_last_share(shares: Shares) -> Shares:
+    """The last share + 1: a well-formed field element that is not the committed share."""
+    peer, kind, value = shares[-1]
+    return [*shares[:-1], (peer, kind, (value + 1) % P)]
+
+
 def first_share_equal_to_p(data: bytes) -> bytes:
     """Overwrite the first UnmaskResponse share with p (not a field element), re-digested."""
     start = wire.HEADER_SIZE + 4 + 5
@@ -1296,7 +1560,7 @@ def negative_cases() -> list[Json]:
     r = rng("round/negative")
     cfg, inputs, rands = round_setup(r, 3, 2, 4, 8)
     other = make_config(r, 3, 2, 4, 8)
-    tm = Tamper(cfg)
+    tm = Tamper(cfg, rands)
     low = LOW_ORDER_POINTS
     kind_key = wire.ShareKind.KEY
     drop, client_abort, server_abort = "Drop", "ClientAbort", "ProtocolAbort"
@@ -1313,6 +1577,12 @@ def negative_cases() -> list[Json]:
         ("round_bad_share_keys_missing_recipient", quiet,
          tm.on("share_keys", 2, SERVER, tm.drop_last_ciphertext(2)),
          drop, d.INVALID_CONTENT, 2),
+        ("round_bad_share_keys_commitments_omit_sender", quiet,
+         tm.on("share_keys", 0, SERVER, tm.commitments(0, lambda cs: cs[1:])),
+         drop, d.INVALID_CONTENT, 0),
+        ("round_bad_share_keys_commitments_omit_recipient", quiet,
+         tm.on("share_keys", 1, SERVER, tm.commitments(1, lambda cs: cs[:-1])),
+         drop, d.INVALID_CONTENT, 1),
         ("round_bad_share_keys_truncated", quiet,
          tm.on("share_keys", 1, SERVER, lambda data: data[:-1]),
          drop, d.DECODE_FAILED, 1),
@@ -1343,10 +1613,18 @@ def negative_cases() -> list[Json]:
         ("round_bad_unmask_unexpected_peer", {2: "share_keys"},
          tm.on("unmasking", 0, SERVER, tm.response(0, lambda s: [*s, (2, kind_key, 1)])),
          drop, d.INVALID_CONTENT, 0),
+        # A share that fails its commitment drops the responder; the aggregate stays exact.
+        ("round_bad_unmask_bad_share", quiet,
+         tm.on("unmasking", 0, SERVER, tm.response(0, bump_last_share)),
+         drop, d.BAD_SHARE, 0),
+        # ... even when the owner lied in its commitment: then the honest holder is dropped.
+        ("round_bad_owner_commitment_mismatch", quiet,
+         tm.on("share_keys", 2, SERVER,
+               tm.owner_share(2, 0, KIND.SELF_MASK, commit=True, send=False)),
+         drop, d.BAD_SHARE, 0),
         # The server aborts the session.
-        ("round_bad_inconsistent_key_shares", {2: "masked_input"},
-         tm.on("unmasking", 0, SERVER,
-               tm.response(0, lambda s: [(p, k, (v + 1) % P if p == 2 else v) for p, k, v in s])),
+        ("round_bad_owner_inconsistent_key_shares", {2: "masked_input"},
+         tm.on("share_keys", 2, SERVER, tm.owner_share(2, 0, KIND.KEY, commit=True, send=True)),
          server_abort, a.INCONSISTENT_SHARES, None),
         ("round_bad_insufficient_shares", {2: "unmasking"},
          tm.on("unmasking", 0, SERVER, tm.response(0, lambda s: [])),
@@ -1399,12 +1677,17 @@ def negative_cases() -> list[Json]:
             case["client"] = client
         if error == drop:
             assert any(x["client"] == client and x["reason"] == reason.name for x in case["drops"])
+            if reason is d.BAD_SHARE:  # only the responder goes; the round completes exactly
+                assert case["result"] is not None and client not in case["result"]["responders"]
         elif error == client_abort:
             assert any(
                 x["client"] == client and x["reason"] == reason.name for x in case["client_aborts"]
             )
         else:
             assert case["abort"] is not None and case["abort"]["reason"] == reason.name, name
+        if name == "round_bad_owner_inconsistent_key_shares":
+            # Every share matched its commitment: only the silent owner was dropped.
+            assert [x["reason"] for x in case["drops"]] == [d.TIMED_OUT.name]
         cases.append(case)
 
     # Not a failure: a share ciphertext that does not authenticate is skipped by its recipient,
@@ -1454,9 +1737,11 @@ def round_file() -> Json:
             "when it was lost), 'advance' (the server closes that round; its prompts follow as "
             "messages), 'client_abort' and 'server_abort' with their AbortReason. drops are the "
             "server's DropReason records in order; result holds U3 (survivors), U4 (responders) "
-            "and the aggregate. Honest rounds carry intermediates (keys, shares, ciphertexts, "
-            "masks, masked inputs, reconstructed secrets). *_bad_* cases name the failure they "
-            "exist for in error/reason/client."
+            "and the aggregate. Honest rounds carry intermediates (keys, shares, share "
+            "commitments, ciphertexts, masks, masked inputs, reconstructed secrets). *_bad_* "
+            "cases name the failure they exist for in error/reason/client; in "
+            "round_bad_owner_* cases the altered ShareKeys ('delivered') stands for a dishonest "
+            "owner that commits to (and sends) a share off its polynomial."
         ),
         "cases": cases,
     }
@@ -1468,6 +1753,7 @@ FILES: dict[str, Callable[[], Json]] = {
     "kdf.json": kdf_file,
     "prg.json": prg_file,
     "shamir.json": shamir_file,
+    "commit.json": commit_file,
     "aead.json": aead_file,
     "wire.json": wire_file,
     "round.json": round_file,

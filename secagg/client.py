@@ -27,6 +27,7 @@ import numpy.typing as npt
 from secagg import wire
 from secagg.config import RoundConfig
 from secagg.crypto import aead, kdf, prg, shamir
+from secagg.crypto.commit import share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair
 from secagg.crypto.prg import RingArray
 from secagg.errors import AbortReason, ClientAbort, DecodeError, StateError
@@ -144,7 +145,17 @@ class Client:
             [self._s.secret, self._b], (v + 1 for v in holders), cfg.threshold, self._share_rand
         )
         out = []
+        commitments = []
         for v, key_share, mask_share in zip(holders, key_shares, mask_shares, strict=True):
+            commitments.append(
+                (
+                    v,
+                    share_commitment(cfg.session_id, self.id, v, wire.ShareKind.KEY, key_share),
+                    share_commitment(
+                        cfg.session_id, self.id, v, wire.ShareKind.SELF_MASK, mask_share
+                    ),
+                )
+            )
             if v == self.id:
                 self._held[v] = (key_share, mask_share)
                 continue
@@ -159,7 +170,7 @@ class Client:
             out.append(
                 (v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v)))
             )
-        return wire.encode_share_keys(cfg, self.id, wire.ShareKeys(tuple(out)))
+        return wire.encode_share_keys(cfg, self.id, wire.ShareKeys(tuple(out), tuple(commitments)))
 
     def _on_shares(self, msg: wire.ShareForward) -> bytes:
         """Round 2 (MaskedInputCollection): keep the shares for us, send

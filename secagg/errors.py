@@ -35,6 +35,8 @@ class DropReason(enum.IntEnum):
     """Parses, but the content breaks a protocol rule (unknown peer, bad key, wrong share kind)."""
     TIMED_OUT = 7
     """No message from the client before the server closed the round (a dropout)."""
+    BAD_SHARE = 8
+    """An unmasking share that does not match the commitment its owner made in ShareKeys."""
 
 
 class AbortReason(enum.IntEnum):

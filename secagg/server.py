@@ -25,10 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg import wire
 from secagg.config import RoundConfig
 from secagg.crypto import kdf, prg, shamir
+from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair, is_valid_public
 from secagg.crypto.prg import RingArray
 from secagg.errors import (
@@ -86,6 +88,7 @@ class Server:
         self._accepted: set[int] = set()
         self._keys: dict[int, wire.AdvertiseKeys] = {}
         self._ciphertexts: dict[int, dict[int, bytes]] = {}
+        self._commitments: dict[int, tuple[npt.NDArray[np.uint32], bytes]] = {}
         self._u1: list[int] = []
         self._u2: list[int] = []
         self._u3: list[int] = []
@@ -168,7 +171,15 @@ class Server:
         recipients = [v for v, _ in msg.ciphertexts]
         if recipients != self._graph.neighbors(sender, self._u1):
             raise DecodeError(DropReason.INVALID_CONTENT, "shares do not go to exactly U1's peers")
+        holders = [v for v, _, _ in msg.commitments]
+        if holders != sorted([sender, *recipients]):
+            raise DecodeError(DropReason.INVALID_CONTENT, "commitments do not cover every holder")
         self._ciphertexts[sender] = dict(msg.ciphertexts)
+        # Kept compactly (sorted holder ids + one blob) since this is O(n^2) for the round.
+        self._commitments[sender] = (
+            np.asarray(holders, dtype=np.uint32),
+            b"".join(ck + cm for _, ck, cm in msg.commitments),
+        )
 
     def _on_masked_input(self, sender: int, data: bytes) -> None:
         msg = wire.decode_masked_input(data, self.config, sender)
@@ -180,12 +191,18 @@ class Server:
         msg = wire.decode_unmask_response(data, self.config, sender)
         survivors = set(self._u3)
         holders_of = {sender, *self._graph.neighbors(sender, self._u2)}
-        for peer, kind, _ in msg.shares:
+        for peer, kind, value in msg.shares:
             if peer not in holders_of:
                 raise DecodeError(DropReason.INVALID_CONTENT, f"share of unexpected peer {peer}")
             wanted = wire.ShareKind.SELF_MASK if peer in survivors else wire.ShareKind.KEY
             if kind is not wanted:
                 raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
+            if share_commitment(self.config.session_id, peer, sender, kind, value) != (
+                self._commitment(peer, sender, kind)
+            ):
+                raise DecodeError(
+                    DropReason.BAD_SHARE, f"share of peer {peer} fails its commitment"
+                )
         for peer, kind, value in msg.shares:
             book = self._mask_shares if kind is wire.ShareKind.SELF_MASK else self._key_shares
             book.setdefault(peer, {})[sender] = value
@@ -259,6 +276,14 @@ class Server:
 
     # ------------------------------------------------------------------ helpers
 
+    def _commitment(self, owner: int, holder: int, kind: wire.ShareKind) -> bytes:
+        holders, blob = self._commitments[owner]
+        i = int(np.searchsorted(holders, holder))
+        if i == len(holders) or int(holders[i]) != holder:
+            return b""  # no commitment: no share from this holder can match
+        start = i * 2 * COMMITMENT_SIZE + kind * COMMITMENT_SIZE
+        return blob[start : start + COMMITMENT_SIZE]
+
     def _reconstruct_key(self, owner: int) -> KeyPair:
         """s_u^SK of a dropped client, checked against its advertised s_u^PK so that wrong
         shares abort the round instead of yielding a wrong aggregate."""
@@ -308,5 +333,6 @@ class Server:
 
     def _release(self) -> None:
         self._ciphertexts.clear()
+        self._commitments.clear()
         self._key_shares.clear()
         self._mask_shares.clear()

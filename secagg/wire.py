@@ -48,6 +48,7 @@ SHARE_CIPHERTEXT_SIZE = SHARE_PLAINTEXT_SIZE + TAG_SIZE  # 90
 _U32 = struct.Struct(">I")
 _KEY_ENTRY = struct.Struct(">I32s32s")
 _CT_ENTRY_SIZE = 4 + SHARE_CIPHERTEXT_SIZE
+_COMMIT_ENTRY = struct.Struct(">I32s32s")
 _SHARE_ENTRY = struct.Struct(">IB33s")
 
 
@@ -96,9 +97,11 @@ class KeyList:
 
 @dataclass(frozen=True, slots=True)
 class ShareKeys:
-    """Round 1, client u -> server: e_{u,v} for every other v in U1, sorted by v."""
+    """Round 1, client u -> server: e_{u,v} for every other v in U1, sorted by v, and the
+    commitments (v, C(share of s_u^SK), C(share of b_u)) for every holder v, u itself included."""
 
     ciphertexts: tuple[tuple[int, bytes], ...]
+    commitments: tuple[tuple[int, bytes, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +184,7 @@ def max_message_size(config: RoundConfig) -> int:
     n = config.num_clients
     body = max(
         4 + n * _KEY_ENTRY.size,
-        4 + n * _CT_ENTRY_SIZE,
+        4 + n * _CT_ENTRY_SIZE + 4 + n * _COMMIT_ENTRY.size,
         config.dim * config.width,
         4 + n * _SHARE_ENTRY.size,
     )
@@ -256,6 +259,12 @@ def _encode_ct_list(items: tuple[tuple[int, bytes], ...]) -> bytes:
 
 def _decode_ct_list(body: memoryview, config: RoundConfig) -> tuple[tuple[int, bytes], ...]:
     count = _count(body, _CT_ENTRY_SIZE, config)
+    return _read_ct_entries(body, count, config)
+
+
+def _read_ct_entries(
+    body: memoryview, count: int, config: RoundConfig
+) -> tuple[tuple[int, bytes], ...]:
     items = []
     for i in range(count):
         offset = 4 + i * _CT_ENTRY_SIZE
@@ -266,14 +275,31 @@ def _decode_ct_list(body: memoryview, config: RoundConfig) -> tuple[tuple[int, b
 
 
 def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes:
-    return envelope(
-        config, MessageType.SHARE_KEYS, sender, SERVER_ID, _encode_ct_list(msg.ciphertexts)
-    )
+    """Body: the ciphertext list, then the commitments:
+    ``count u32 | count x (holder u32 | C_key 32 | C_mask 32)``, holders strictly increasing."""
+    parts = [_encode_ct_list(msg.ciphertexts), _U32.pack(len(msg.commitments))]
+    parts += [_COMMIT_ENTRY.pack(v, ck, cm) for v, ck, cm in msg.commitments]
+    return envelope(config, MessageType.SHARE_KEYS, sender, SERVER_ID, b"".join(parts))
 
 
 def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKeys:
     body = open_envelope(data, config, MessageType.SHARE_KEYS, sender, SERVER_ID)
-    return ShareKeys(_decode_ct_list(body, config))
+    if len(body) < 4:
+        raise _fail("body too short for a count")
+    ct_count: int = _U32.unpack_from(body)[0]
+    if ct_count > config.num_clients:
+        raise _fail(f"count {ct_count} exceeds n")
+    split = 4 + ct_count * _CT_ENTRY_SIZE
+    if len(body) < split:
+        raise _fail("body too short for its ciphertexts")
+    ciphertexts = _read_ct_entries(body, ct_count, config)
+    rest = body[split:]
+    commit_count = _count(rest, _COMMIT_ENTRY.size, config)
+    commitments = tuple(
+        _COMMIT_ENTRY.unpack_from(rest, 4 + i * _COMMIT_ENTRY.size) for i in range(commit_count)
+    )
+    _check_ids([v for v, _, _ in commitments], config)
+    return ShareKeys(ciphertexts, commitments)
 
 
 def encode_share_forward(config: RoundConfig, recipient: int, msg: ShareForward) -> bytes:

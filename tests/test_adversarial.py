@@ -22,11 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from secagg import AbortReason, DropReason, ProtocolAbort, RoundResult, simulate_round, wire
 from secagg.config import RoundConfig
+from secagg.crypto import shamir
 from secagg.simulate import ROUNDS
 
 N = 5
@@ -362,7 +363,8 @@ def test_bad_share_ciphertext_of_a_later_dropout_is_tolerated() -> None:
         if name == "share_keys" and sender == 0:
             msg = wire.decode_share_keys(payload, config, 0)
             items = [(v, bytes(90) if v == 1 else ct) for v, ct in msg.ciphertexts]
-            return wire.encode_share_keys(config, 0, wire.ShareKeys(tuple(items)))
+            forged = wire.ShareKeys(tuple(items), msg.commitments)
+            return wire.encode_share_keys(config, 0, forged)
         return payload
 
     result = simulate_round(
@@ -407,11 +409,13 @@ RESEALABLE = [
     ("share_keys", UP),
     ("share_keys", DOWN),
     ("masked_input", DOWN),
+    ("unmasking", UP),
     ("unmasking", DOWN),
 ]
 """Where a valid-digest body of garbage must never yield a wrong sum. (A resealed MaskedInput
-or UnmaskResponse *can* change the sum: the protocol has no client authentication yet, see the
-threat model; those two are covered above only through corruption the digest catches.)"""
+*can* change the sum: the protocol has no client authentication yet, see the threat model; it is
+covered above only through corruption the digest catches. A resealed UnmaskResponse cannot:
+every share it carries is checked against its owner's ShareKeys commitment.)"""
 
 
 @pytest.mark.parametrize(("name", "direction"), RESEALABLE)
@@ -451,7 +455,9 @@ def test_unreadable_shares_of_a_survivor_abort_with_insufficient_shares() -> Non
     assert config is not None
     original = log[("share_keys", 0, None)]
     msg = wire.decode_share_keys(original, config, 0)
-    junk = wire.ShareKeys(tuple((v, bytes(wire.SHARE_CIPHERTEXT_SIZE)) for v, _ in msg.ciphertexts))
+    junk = wire.ShareKeys(
+        tuple((v, bytes(wire.SHARE_CIPHERTEXT_SIZE)) for v, _ in msg.ciphertexts), msg.commitments
+    )
     forged = wire.encode_share_keys(config, 0, junk)
 
     def hook(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
@@ -485,3 +491,157 @@ def test_masked_input_outside_the_ring_is_invalid_content(bits: int) -> None:
     assert result.survivors == survivors
     expected = [sum(int(inputs[u][i]) for u in survivors) % (1 << bits) for i in range(DIM)]
     assert [int(v) for v in result.aggregate] == expected
+
+
+# --------------------------------------------------------------------------- share commitments
+
+
+def alter_shares(
+    config: RoundConfig, sender: int, payload: bytes, new_values: Mapping[int, int]
+) -> bytes:
+    """``payload`` (an UnmaskResponse) with share ``i`` set to ``new_values[i]``, re-encoded with
+    a valid digest: only the share commitments can tell."""
+    msg = wire.decode_unmask_response(payload, config, sender)
+    shares = tuple(
+        (peer, kind, new_values.get(i, value)) for i, (peer, kind, value) in enumerate(msg.shares)
+    )
+    return wire.encode_unmask_response(config, sender, wire.UnmaskResponse(shares))
+
+
+@pytest.mark.parametrize(
+    ("client", "dropout"),
+    [(u, None) for u in range(N)] + [(u, d) for u in range(N) for d in (0, 4) if u != d],
+)
+def test_altered_unmask_share_drops_its_sender_and_the_sum_is_exact(
+    client: int, dropout: int | None
+) -> None:
+    """One share of one response changed by one: the sender is dropped with BAD_SHARE and the
+    others unmask exactly. Without a dropout the altered share is one of b_v for the next
+    client v; with one, it is the dropout's share of s^SK."""
+    _, base = capture(SEED, 3)
+    config = base.config
+    assert config is not None
+    drop = {} if dropout is None else {"masked_input": [dropout]}
+    peer = (client + 1) % N if dropout is None else dropout
+    kind = wire.ShareKind.SELF_MASK if dropout is None else wire.ShareKind.KEY
+
+    def hook(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
+        if (name, sender) != ("unmasking", client):
+            return payload
+        msg = wire.decode_unmask_response(payload, config, client)
+        assert [p for p, _, _ in msg.shares] == list(range(N))  # one share of each of U2
+        assert msg.shares[peer][1] is kind
+        value = msg.shares[peer][2]
+        return alter_shares(config, client, payload, {peer: (value + 1) % shamir.PRIME})
+
+    result = simulate_round(INPUTS, threshold=3, bits=BITS, seed=SEED, intercept=hook, drop=drop)
+    survivors = [u for u in range(N) if u != dropout]
+    assert result.survivors == survivors
+    assert result.responders == [u for u in survivors if u != client]
+    assert [int(v) for v in result.aggregate] == plain_sum(survivors)
+    unmask_drops = [(d.client, d.reason) for d in result.drops if d.phase.value == "unmasking"]
+    assert unmask_drops == [(client, DropReason.BAD_SHARE)]
+
+
+@settings(max_examples=25)
+@given(data=st.data(), threshold=st.integers(1, N))
+def test_altered_unmask_shares_never_yield_a_wrong_sum(data: st.DataObject, threshold: int) -> None:
+    """Any share values of any clients' responses altered on the wire (valid digest): the round
+    releases exactly the survivors' sum without the altering clients, or - when fewer than t
+    responders remain - aborts with BELOW_THRESHOLD. Never a wrong aggregate."""
+    dropout = data.draw(st.sampled_from([None, *range(N)]), label="dropout")
+    if dropout is not None and threshold == N:
+        dropout = None
+    survivors = [u for u in range(N) if u != dropout]
+    tampered = data.draw(st.sets(st.sampled_from(survivors), min_size=1), label="tampered")
+    edits: dict[int, dict[int, int]] = {}
+    for u in sorted(tampered):
+        count = len(survivors) + (dropout is not None)  # u holds a share of every peer in U2
+        indices = data.draw(st.sets(st.integers(0, count - 1), min_size=1), label=f"at {u}")
+        edits[u] = {
+            i: data.draw(st.integers(0, shamir.PRIME - 1), label=f"{u}[{i}]") for i in indices
+        }
+    _, base = capture(SEED, threshold)
+    config = base.config
+    assert config is not None
+
+    def hook(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
+        if name != "unmasking" or sender not in edits:
+            return payload
+        msg = wire.decode_unmask_response(payload, config, sender)
+        assert len(msg.shares) == len(survivors) + (dropout is not None)
+        values = {
+            i: v if v != msg.shares[i][2] else (v + 1) % shamir.PRIME
+            for i, v in edits[sender].items()
+        }
+        return alter_shares(config, sender, payload, values)
+
+    drop = {} if dropout is None else {"masked_input": [dropout]}
+    responders = [u for u in survivors if u not in tampered]
+    event("completes" if len(responders) >= threshold else "aborts")
+    try:
+        result = simulate_round(
+            INPUTS, threshold=threshold, bits=BITS, seed=SEED, intercept=hook, drop=drop
+        )
+    except ProtocolAbort as exc:
+        assert len(responders) < threshold, f"aborted without cause: {exc}"
+        assert exc.reason is AbortReason.BELOW_THRESHOLD
+        return
+    assert len(responders) >= threshold
+    assert result.survivors == survivors
+    assert result.responders == responders
+    assert [int(v) for v in result.aggregate] == plain_sum(survivors)
+    unmask_drops = sorted(
+        (d.client, d.reason) for d in result.drops if d.phase.value == "unmasking"
+    )
+    assert unmask_drops == [(u, DropReason.BAD_SHARE) for u in sorted(tampered)]
+
+
+def forge_commitments(
+    config: RoundConfig, owner: int, edit: Callable[[int, bytes, bytes], tuple[bytes, bytes]]
+) -> Callable[[str, int | None, int | None, bytes], bytes]:
+    """An intercept that rewrites ``owner``'s ShareKeys commitments (valid digest)."""
+
+    def hook(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
+        if (name, sender) != ("share_keys", owner):
+            return payload
+        msg = wire.decode_share_keys(payload, config, owner)
+        commitments = tuple((v, *edit(v, ck, cm)) for v, ck, cm in msg.commitments)
+        return wire.encode_share_keys(config, owner, wire.ShareKeys(msg.ciphertexts, commitments))
+
+    return hook
+
+
+def test_forged_commitment_of_one_holder_never_yields_a_wrong_sum() -> None:
+    """Client 0's commitment to holder 1's share of b_0 is replaced: holder 1's (honest) share
+    of b_0 then fails it, so the server - which cannot tell who lied - drops holder 1 with
+    BAD_SHARE and unmasks exactly from the others."""
+    _, base = capture(SEED, 3)
+    config = base.config
+    assert config is not None
+    hook = forge_commitments(config, 0, lambda v, ck, cm: (ck, bytes(32) if v == 1 else cm))
+    result = simulate_round(INPUTS, threshold=3, bits=BITS, seed=SEED, intercept=hook)
+    assert result.survivors == list(range(N))
+    assert result.responders == [0, 2, 3, 4]
+    assert [int(v) for v in result.aggregate] == plain_sum(range(N))
+    assert [(d.client, d.phase.value, d.reason) for d in result.drops] == [
+        (1, "unmasking", DropReason.BAD_SHARE)
+    ]
+
+
+@pytest.mark.parametrize("swap", [False, True], ids=["zeroed", "key-and-mask-swapped"])
+def test_forged_commitments_of_a_survivor_abort_cleanly(swap: bool) -> None:
+    """Every commitment of client 0 forged (or C_key and C_mask swapped): no share of b_0 can be
+    accepted, so the round cannot unmask 0's input - it aborts and releases nothing."""
+    _, base = capture(SEED, 3)
+    config = base.config
+    assert config is not None
+
+    def edit(v: int, ck: bytes, cm: bytes) -> tuple[bytes, bytes]:
+        return (cm, ck) if swap else (bytes(32), bytes(32))
+
+    with pytest.raises(ProtocolAbort) as info:
+        simulate_round(
+            INPUTS, threshold=3, bits=BITS, seed=SEED, intercept=forge_commitments(config, 0, edit)
+        )
+    assert info.value.reason in (AbortReason.BELOW_THRESHOLD, AbortReason.INSUFFICIENT_SHARES)

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secagg.config import PROTOCOL_VERSION
-from secagg.crypto import aead, drbg, hashing, kdf, keys
+from secagg.crypto import aead, commit, drbg, hashing, kdf, keys, shamir
+from secagg.wire import ShareKind
 
 bytes32 = st.binary(min_size=32, max_size=32)
 client_ids = st.integers(0, 2**32 - 1)
@@ -321,6 +322,115 @@ def test_authentication_error_is_opaque_value_error() -> None:
     with pytest.raises(aead.AuthenticationError) as info:
         aead.open_(KEY, bytes(90), ad())
     assert KEY.hex()[:8] not in str(info.value)
+
+
+# --------------------------------------------------------------------------- share commitments
+
+COMMIT_LABEL = b"secagg/v1/share-commit"
+field_elements = st.one_of(
+    st.integers(0, shamir.PRIME - 1), st.sampled_from([0, 1, (1 << 256) - 1, shamir.PRIME - 1])
+)
+
+
+def reference_commitment(session: bytes, owner: int, holder: int, kind: int, share: int) -> bytes:
+    """SHA-256(u16 len(label) | label | session | u32 owner | u32 holder | u8 kind | share 33B),
+    straight from hashlib."""
+    return hashlib.sha256(
+        len(COMMIT_LABEL).to_bytes(2, "big")
+        + COMMIT_LABEL
+        + session
+        + struct.pack(">IIB", owner, holder, kind)
+        + share.to_bytes(33, "big")
+    ).digest()
+
+
+def test_share_commitment_known_answer() -> None:
+    assert commit.COMMITMENT_SIZE == 32
+    got = commit.share_commitment(SESSION, 3, 7, 1, 0x0102)
+    head = b"\x00\x16" + COMMIT_LABEL + SESSION
+    fields = b"\x00\x00\x00\x03" + b"\x00\x00\x00\x07" + b"\x01" + bytes(31) + b"\x01\x02"
+    assert len(COMMIT_LABEL) == 0x16
+    assert got == hashlib.sha256(head + fields).digest()
+    assert len(got) == commit.COMMITMENT_SIZE
+
+
+@given(
+    session=bytes32,
+    owner=client_ids,
+    holder=client_ids,
+    kind=st.sampled_from([0, 1]),
+    share=field_elements,
+)
+@settings(max_examples=60)
+def test_share_commitment_matches_reference(
+    session: bytes, owner: int, holder: int, kind: int, share: int
+) -> None:
+    got = commit.share_commitment(session, owner, holder, kind, share)
+    assert got == reference_commitment(session, owner, holder, kind, share)
+    # The wire's ShareKind members are the kind bytes 0 and 1.
+    assert commit.share_commitment(session, owner, holder, ShareKind(kind), share) == got
+
+
+@given(
+    session=bytes32,
+    owner=client_ids,
+    holder=client_ids,
+    kind=st.sampled_from([0, 1]),
+    share=field_elements,
+    other=st.data(),
+)
+@settings(max_examples=60)
+def test_share_commitment_binds_every_field(
+    session: bytes, owner: int, holder: int, kind: int, share: int, other: st.DataObject
+) -> None:
+    """Changing any one of session, owner, holder, kind or share changes the commitment, so a
+    commitment cannot be reused for another holder, owner, secret, share or round."""
+    base = commit.share_commitment(session, owner, holder, kind, share)
+    session2 = other.draw(bytes32.filter(lambda s: s != session), label="session")
+    owner2 = other.draw(client_ids.filter(lambda v: v != owner), label="owner")
+    holder2 = other.draw(client_ids.filter(lambda v: v != holder), label="holder")
+    share2 = other.draw(field_elements.filter(lambda v: v != share), label="share")
+    variants = [
+        commit.share_commitment(session2, owner, holder, kind, share),
+        commit.share_commitment(session, owner2, holder, kind, share),
+        commit.share_commitment(session, owner, holder2, kind, share),
+        commit.share_commitment(session, owner, holder, 1 - kind, share),
+        commit.share_commitment(session, owner, holder, kind, share2),
+    ]
+    assert base not in variants
+    assert len(set(variants)) == len(variants)
+
+
+def test_share_commitment_owner_and_holder_are_ordered() -> None:
+    assert commit.share_commitment(SESSION, 1, 2, 0, 5) != commit.share_commitment(
+        SESSION, 2, 1, 0, 5
+    )
+    # A commitment is not the plain hash of the share, nor the same under another label.
+    share = 12345
+    assert (
+        commit.share_commitment(SESSION, 1, 2, 0, share)
+        != hashlib.sha256(share.to_bytes(33, "big")).digest()
+    )
+    assert commit.share_commitment(SESSION, 1, 2, 0, share) != hashing.sha256(
+        b"secagg/v1/digest", SESSION, struct.pack(">IIB", 1, 2, 0), share.to_bytes(33, "big")
+    )
+
+
+def test_share_commitments_of_a_real_sharing_are_distinct() -> None:
+    """Every (holder, kind) of one sharing commits to a different value: no commitment reveals
+    that two shares are equal, and none stands in for another."""
+    rand = bytes(range(256))[: 2 * shamir.rand_size(3)]
+    secrets = [b"\x11" * 32, b"\x22" * 32]
+    key_shares, mask_shares = shamir.share(secrets, range(1, 6), 3, rand)
+    commitments = {
+        commit.share_commitment(SESSION, 9, holder, kind, shares[holder])
+        for holder in range(5)
+        for kind, shares in enumerate((key_shares, mask_shares))
+    }
+    assert len(commitments) == 10
+    # Even equal share values under different holders or kinds give different commitments.
+    same = {commit.share_commitment(SESSION, 9, h, k, 42) for h in range(5) for k in (0, 1)}
+    assert len(same) == 10
 
 
 # --------------------------------------------------------------------------- drbg

@@ -9,13 +9,13 @@ releases a wrong aggregate when shares reconstruct wrongly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from secagg import (
@@ -33,6 +33,7 @@ from secagg import (
 from secagg.client import rand_size
 from secagg.config import RoundConfig
 from secagg.crypto import shamir
+from secagg.crypto.commit import share_commitment
 from secagg.crypto.keys import KeyPair
 from secagg.crypto.prg import ring_dtype
 
@@ -531,13 +532,20 @@ def test_server_drops_share_keys_not_covering_u1(which: str) -> None:
         items = [*items, (5, filler)]
     else:
         items = []
-    messages[0] = wire.encode_share_keys(h.config, 0, wire.ShareKeys(tuple(items)))
+    # The commitments are left as they were: only the ciphertext list is wrong.
+    messages[0] = wire.encode_share_keys(h.config, 0, wire.ShareKeys(tuple(items), msg.commitments))
     h.deliver(messages)
     h.close()
+    assert_only_sender_dropped_at_share_keys(h, DropReason.INVALID_CONTENT)
+
+
+def assert_only_sender_dropped_at_share_keys(h: Harness, reason: DropReason) -> None:
+    """Client 0 (of U1 = 0..4) was dropped at ShareKeys for ``reason``; nobody is sent its
+    ciphertexts and the round completes exactly over 1..4."""
     share_drops = [
         (d.client, d.reason) for d in h.server.drops if d.phase is ServerPhase.SHARE_KEYS
     ]
-    assert share_drops == [(0, DropReason.INVALID_CONTENT)]
+    assert share_drops == [(0, reason)]
     assert sorted(h.prompts) == [1, 2, 3, 4]
     for v in h.prompts:
         forward = wire.decode_share_forward(h.prompts[v], h.config, v)
@@ -546,6 +554,77 @@ def test_server_drops_share_keys_not_covering_u1(which: str) -> None:
     h.step()
     assert h.server.result is not None
     assert [int(v) for v in h.server.result.vector] == h.plain_sum([1, 2, 3, 4])
+
+
+Commitment = tuple[int, bytes, bytes]
+
+
+def _outsider(cs: list[Commitment], v: int) -> list[Commitment]:
+    return sorted([*cs, (v, bytes(32), bytes(32))])
+
+
+COMMITMENT_EDITS: dict[str, tuple[Callable[[list[Commitment]], list[Commitment]], DropReason]] = {
+    # Well-formed lists naming the wrong holders: the server's rule (holders == {u} + peers).
+    "omit_peer": (lambda cs: [c for c in cs if c[0] != 3], DropReason.INVALID_CONTENT),
+    "omit_last_peer": (lambda cs: cs[:-1], DropReason.INVALID_CONTENT),
+    "omit_self": (lambda cs: [c for c in cs if c[0] != 0], DropReason.INVALID_CONTENT),
+    "only_self": (lambda cs: cs[:1], DropReason.INVALID_CONTENT),
+    "empty": (lambda cs: [], DropReason.INVALID_CONTENT),
+    "add_outsider": (lambda cs: _outsider(cs, 5), DropReason.INVALID_CONTENT),  # 5 is not in U1
+    "swap_peer_for_outsider": (
+        lambda cs: _outsider([c for c in cs if c[0] != 2], 5),
+        DropReason.INVALID_CONTENT,
+    ),
+    # Repeated or unsorted holders never get past the decoder, which requires strictly
+    # increasing ids in every list (one canonical encoding per message).
+    "repeat_peer": (lambda cs: sorted([*cs, cs[2]]), DropReason.DECODE_FAILED),
+    "repeat_instead_of_peer": (
+        lambda cs: sorted([*(c for c in cs if c[0] != 3), cs[2]]),
+        DropReason.DECODE_FAILED,
+    ),
+    "repeat_self": (lambda cs: [cs[0], *cs], DropReason.DECODE_FAILED),
+    "unsorted": (lambda cs: [cs[1], cs[0], *cs[2:]], DropReason.DECODE_FAILED),
+    "id_out_of_range": (lambda cs: _outsider(cs, 6), DropReason.DECODE_FAILED),  # n = 6
+}
+
+
+@pytest.mark.parametrize("which", list(COMMITMENT_EDITS))
+def test_server_drops_share_keys_with_wrong_commitment_holders(which: str) -> None:
+    """The ciphertexts go to exactly U1's peers, but the commitment list does not name exactly
+    the holders {u} + peers: the sender is dropped at ShareKeys and the round goes on."""
+    edit, reason = COMMITMENT_EDITS[which]
+    h = Harness(n=6, t=3)
+    h.step(skip=[5])  # U1 = 0..4
+    messages = h.replies()
+    msg = wire.decode_share_keys(messages[0], h.config, 0)
+    assert [v for v, _, _ in msg.commitments] == [0, 1, 2, 3, 4]
+    commitments = edit(list(msg.commitments))
+    assert commitments != list(msg.commitments)
+    forged = wire.ShareKeys(msg.ciphertexts, tuple(commitments))
+    messages[0] = wire.encode_share_keys(h.config, 0, forged)
+    h.deliver(messages)
+    h.close()
+    assert_only_sender_dropped_at_share_keys(h, reason)
+
+
+def test_client_commits_to_exactly_the_shares_it_sends() -> None:
+    """Each client's ShareKeys commits, for every holder in U1 (itself included), to the very
+    share of s^SK and of b that the holder decrypts (or, for itself, keeps)."""
+    h = Harness(n=5, t=3)
+    h.step(skip=[4])  # U1 = 0..3
+    share_keys = h.replies()
+    h.deliver(share_keys)
+    h.close()
+    h.deliver(h.replies())  # the clients open their forwarded shares here
+    sid = h.config.session_id
+    for u, data in share_keys.items():
+        msg = wire.decode_share_keys(data, h.config, u)
+        assert [v for v, _, _ in msg.commitments] == [0, 1, 2, 3]
+        for v, c_key, c_mask in msg.commitments:
+            key_share, mask_share = h.clients[v]._held[u]
+            assert c_key == share_commitment(sid, u, v, wire.ShareKind.KEY, key_share)
+            assert c_mask == share_commitment(sid, u, v, wire.ShareKind.SELF_MASK, mask_share)
+            assert c_key != c_mask
 
 
 def reencode_response(
@@ -594,80 +673,192 @@ def test_server_drops_unmask_response_with_wrong_share(which: str) -> None:
     assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 1, 2, 3])
 
 
-def _dropped_key_harness() -> tuple[Harness, dict[int, bytes]]:
-    """n = 5, t = 3; client 4 drops after sharing, so the server must rebuild its s^SK."""
+# --------------------------------------------------------------------------- unmasking shares
+
+Tweak = Callable[[list[list[int]]], list[list[int]]]
+"""Edits ``values[k][j]``: the share of secret k (0: s^SK, 1: b) for the j-th holder in id
+order, before the owner commits to it and encrypts it."""
+
+
+class InconsistentOwner(Client):
+    """A client that commits to - and sends - shares that are not all on one polynomial. Its
+    commitments match what it sends, so every holder's share passes the server's check."""
+
+    def __init__(
+        self, config: RoundConfig, client_id: int, x: npt.ArrayLike, rand: bytes, tweak: Tweak
+    ) -> None:
+        super().__init__(config, client_id, x, rand)
+        self._tweak = tweak
+
+    def _on_key_list(self, msg: wire.KeyList) -> bytes:
+        honest = shamir.share
+
+        def share(
+            secrets: Sequence[bytes], xs: Iterable[int], threshold: int, rand: bytes
+        ) -> list[list[int]]:
+            return self._tweak(honest(secrets, xs, threshold, rand))
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(shamir, "share", share)
+            return super()._on_key_list(msg)
+
+
+def _dropped_key_harness(
+    owner: int | None = None, tweak: Tweak | None = None
+) -> tuple[Harness, dict[int, bytes]]:
+    """n = 5, t = 3; client 4 drops after sharing, so the server must rebuild its s^SK from
+    the t lowest-id responders 0, 1, 2 (x = 1, 2, 3). With ``tweak``, client ``owner`` is an
+    :class:`InconsistentOwner`."""
     h = Harness(n=5, t=3, seed=3)
+    if owner is not None:
+        assert tweak is not None
+        h.clients[owner] = InconsistentOwner(
+            h.config, owner, h.inputs[owner], h.rands[owner], tweak
+        )
     to_unmasking(h, masked_skip=[4])
+    assert [(d.client, d.reason) for d in h.server.drops] == [(4, DropReason.TIMED_OUT)]
     return h, h.replies()
 
 
-def test_altered_key_shares_abort_inconsistent_shares() -> None:
+# Shares are checked against their owner's ShareKeys commitments before they are used: one that
+# does not match drops its responder (BAD_SHARE), and none of that responder's shares counts.
+
+LAMBDA_0 = shamir.lagrange_at_zero((1, 2, 3))[0]
+"""Holder 0's Lagrange coefficient in the reconstructing set {0, 1, 2}."""
+
+
+def steer(secret: int, target: int) -> int:
+    """The change to holder 0's share that makes {0, 1, 2} reconstruct ``target``."""
+    return (target - secret) * pow(LAMBDA_0, -1, shamir.PRIME) % shamir.PRIME
+
+
+def key_secret(h: Harness, u: int) -> int:
+    return int.from_bytes(h.rands[u][32:64], "big")  # s_u^SK, known to the test only
+
+
+def mask_secret(h: Harness, u: int) -> int:
+    return int.from_bytes(h.rands[u][64:96], "big")  # b_u
+
+
+def assert_dropped_for_bad_share(h: Harness, responders: Collection[int]) -> None:
+    unmask_drops = sorted(
+        (d.client, d.reason) for d in h.server.drops if d.phase is ServerPhase.UNMASKING
+    )
+    assert unmask_drops == [(u, DropReason.BAD_SHARE) for u in sorted(responders)]
+    for d in h.server.drops:
+        if d.reason is DropReason.BAD_SHARE:
+            assert "commitment" in d.detail
+
+
+def assert_exact(h: Harness, responders: list[int]) -> None:
+    assert h.server.result is not None
+    assert h.server.abort is None
+    assert list(h.server.result.survivors) == [0, 1, 2, 3]
+    assert list(h.server.result.responders) == responders
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 1, 2, 3])
+
+
+@pytest.mark.parametrize(
+    ("responder", "peer"),
+    [(0, 4), (0, 1), (0, 0), (1, 4), (2, 3), (3, 4)],
+    ids=["key-of-dropped", "mask-of-peer", "own-mask", "key-by-1", "mask-by-2", "key-by-3"],
+)
+def test_altered_share_drops_its_responder_and_the_sum_is_exact(responder: int, peer: int) -> None:
+    """A responder that returns a share other than the one its owner committed to is dropped
+    with BAD_SHARE, none of its shares is used, and the t others still unmask exactly - whether
+    or not the altered share was among the t lowest-id holders the server would have used."""
     h, responses = _dropped_key_harness()
 
     def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
-        return (p, k, (v + 1) % shamir.PRIME if p == 4 else v)
+        return (p, k, (v + 1) % shamir.PRIME if p == peer else v)
 
-    # Holder 0 is among the t lowest-id holders the server reconstructs from.
-    responses[0] = reencode_response(h, 0, responses[0], edit)
-    before = list(h.server.drops)
+    responses[responder] = reencode_response(h, responder, responses[responder], edit)
     h.deliver(responses)
-    assert h.server.drops == before  # well-formed and plausible: accepted
     assert h.server.ready
+    assert responder not in h.server.live
+    assert_dropped_for_bad_share(h, [responder])
+    h.close()
+    assert_exact(h, [u for u in range(4) if u != responder])
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["key_other_secret", "key_above_2_256", "key_p_minus_1", "mask_above_2_256"],
+)
+def test_steered_shares_are_rejected_not_reconstructed(target: str) -> None:
+    """Shares crafted (by a responder who knows the secret) so that the t lowest holders would
+    reconstruct another valid key, or a field element >= 2^256: they no longer reach Lagrange
+    interpolation at all - the responder is dropped and the result is exact."""
+    h, responses = _dropped_key_harness()
+    if target == "mask_above_2_256":
+        peer, delta = 1, steer(mask_secret(h, 1), (1 << 256) + 1)
+    else:
+        goal = {
+            "key_other_secret": key_secret(h, 0),  # a real secret key, just not 4's
+            "key_above_2_256": (1 << 256) + 5,
+            "key_p_minus_1": shamir.PRIME - 1,
+        }[target]
+        peer, delta = 4, steer(key_secret(h, 4), goal)
+
+    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+        return (p, k, (v + delta) % shamir.PRIME if p == peer else v)
+
+    responses[0] = reencode_response(h, 0, responses[0], edit)
+    h.deliver(responses)
+    assert_dropped_for_bad_share(h, [0])
+    h.close()
+    assert_exact(h, [1, 2, 3])
+
+
+def test_bad_shares_leaving_fewer_than_t_responders_abort_below_threshold() -> None:
+    h, responses = _dropped_key_harness()
+
+    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
+        return (p, k, shamir.PRIME - 1 - v)
+
+    for u in (0, 3):
+        responses[u] = reencode_response(h, u, responses[u], edit)
+    h.deliver(responses)
+    assert_dropped_for_bad_share(h, [0, 3])
     with pytest.raises(ProtocolAbort) as info:
         h.server.advance()
-    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
-    assert "s_u^SK" in info.value.detail
+    assert info.value.reason is AbortReason.BELOW_THRESHOLD
     assert h.server.phase is ServerPhase.ABORTED
     assert h.server.result is None
 
 
-def test_key_shares_reconstructing_outside_32_bytes_abort_inconsistent_shares() -> None:
-    """Shares steered so that Lagrange interpolation yields a field element >= 2^256."""
-    h, responses = _dropped_key_harness()
-    secret = int.from_bytes(h.rands[4][32:64], "big")  # s_4^SK, known to the test only
-    target = (1 << 256) + 5
-    lam0 = shamir.lagrange_at_zero((1, 2, 3))[0]  # holders 0, 1, 2 have x = 1, 2, 3
-    delta = (target - secret) * pow(lam0, -1, shamir.PRIME) % shamir.PRIME
+def test_bad_share_leaving_fewer_than_t_shares_aborts_insufficient_shares() -> None:
+    """t responders remain after the BAD_SHARE drop, but one of them never could read the
+    dropped client's share: only t - 1 valid shares of s_4^SK, so the server must abort."""
+    h = Harness(n=5, t=3, seed=3)
+    h.step()
+
+    def junk_to_3(u: int, data: bytes) -> bytes:
+        if u != 4:
+            return data
+        msg = wire.decode_share_keys(data, h.config, 4)
+        cts = tuple(
+            (v, bytes(wire.SHARE_CIPHERTEXT_SIZE) if v == 3 else ct) for v, ct in msg.ciphertexts
+        )
+        return wire.encode_share_keys(h.config, 4, wire.ShareKeys(cts, msg.commitments))
+
+    h.step(edit=junk_to_3)
+    h.step(skip=[4])
+    responses = h.replies()
+    assert 4 not in [p for p, _, _ in decode_response(h, 3, responses[3]).shares]
 
     def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
-        return (p, k, (v + delta) % shamir.PRIME if p == 4 else v)
+        return (p, k, (v + 1) % shamir.PRIME if p == 4 else v)
 
     responses[0] = reencode_response(h, 0, responses[0], edit)
     h.deliver(responses)
+    assert_dropped_for_bad_share(h, [0])
+    assert h.server.live == frozenset({1, 2, 3})
     with pytest.raises(ProtocolAbort) as info:
         h.server.advance()
-    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
+    assert info.value.reason is AbortReason.INSUFFICIENT_SHARES
+    assert "client 4" in info.value.detail
     assert h.server.result is None
-
-
-def test_self_mask_shares_reconstructing_outside_32_bytes_abort() -> None:
-    h, responses = _dropped_key_harness()
-    secret = int.from_bytes(h.rands[1][64:96], "big")  # b_1
-    lam0 = shamir.lagrange_at_zero((1, 2, 3))[0]
-    delta = ((1 << 256) + 1 - secret) * pow(lam0, -1, shamir.PRIME) % shamir.PRIME
-
-    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
-        return (p, k, (v + delta) % shamir.PRIME if p == 1 else v)
-
-    responses[0] = reencode_response(h, 0, responses[0], edit)
-    h.deliver(responses)
-    with pytest.raises(ProtocolAbort) as info:
-        h.server.advance()
-    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
-    assert h.server.result is None
-
-
-def test_altered_share_outside_the_reconstructing_set_is_harmless() -> None:
-    h, responses = _dropped_key_harness()
-
-    def edit(p: int, k: wire.ShareKind, v: int) -> tuple[int, wire.ShareKind, int]:
-        return (p, k, (v + 1) % shamir.PRIME)
-
-    responses[3] = reencode_response(h, 3, responses[3], edit)  # holder 3: not among t lowest
-    h.deliver(responses)
-    h.close()
-    assert h.server.result is not None
-    assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 1, 2, 3])
 
 
 def test_too_few_shares_of_a_secret_abort_insufficient_shares() -> None:
@@ -678,10 +869,182 @@ def test_too_few_shares_of_a_secret_abort_insufficient_shares() -> None:
         kept = tuple(s for s in msg.shares if s[0] != 4)
         responses[u] = wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(kept))
     h.deliver(responses)
+    assert [d.client for d in h.server.drops] == [4]  # withholding is not a bad share
     with pytest.raises(ProtocolAbort) as info:
         h.server.advance()
     assert info.value.reason is AbortReason.INSUFFICIENT_SHARES
     assert h.server.result is None
+
+
+# --------------------------------------------------------------------------- inconsistent owner
+# An owner that commits to the shares it sends, but whose shares are not on one polynomial, is
+# the one case left where the shares the server accepts can reconstruct a wrong secret.
+
+
+def shift(k: int, j: int, delta: int) -> Tweak:
+    def tweak(values: list[list[int]]) -> list[list[int]]:
+        out = [list(row) for row in values]
+        out[k][j] = (out[k][j] + delta) % shamir.PRIME
+        return out
+
+    return tweak
+
+
+def test_inconsistent_owner_shares_pass_their_commitments() -> None:
+    """The tweak really reaches the wire: holder 0's share of s_4^SK differs from the honest
+    one, and the server accepts it (it matches 4's commitment)."""
+    honest_h, honest = _dropped_key_harness()
+    h, responses = _dropped_key_harness(4, shift(0, 0, 1))
+
+    def share_of_4(hh: Harness, data: bytes) -> int:
+        return next(v for p, _, v in decode_response(hh, 0, data).shares if p == 4)
+
+    assert share_of_4(h, responses[0]) == (share_of_4(honest_h, honest[0]) + 1) % shamir.PRIME
+    h.deliver(responses)
+    assert h.server.ready
+    assert h.server.live == frozenset(range(4))
+    assert [d.client for d in h.server.drops] == [4]
+
+
+@pytest.mark.parametrize(
+    ("owner", "k", "target", "detail"),
+    [
+        (4, 0, None, "advertised public key"),  # another 32-byte value: the wrong key
+        (4, 0, (1 << 256) + 5, "s_u^SK"),  # not a 32-byte value at all
+        (4, 0, shamir.PRIME - 1, "s_u^SK"),
+        (1, 1, (1 << 256) + 1, "b_u"),  # a survivor's self-mask seed
+    ],
+    ids=["key-wrong", "key-above-2_256", "key-p-minus-1", "mask-above-2_256"],
+)
+def test_owner_with_inconsistent_shares_aborts_inconsistent_shares(
+    owner: int, k: int, target: int | None, detail: str
+) -> None:
+    """An owner that commits to shares not on one polynomial: every share passes its commitment,
+    so nobody is dropped, but the t lowest holders reconstruct something that is not the
+    owner's secret - the server aborts instead of releasing a wrong aggregate."""
+    probe = Harness(n=5, t=3, seed=3)  # same seed: the owner's secrets, to steer towards target
+    secret = (key_secret if k == 0 else mask_secret)(probe, owner)
+    delta = 1 if target is None else steer(secret, target)
+    h, responses = _dropped_key_harness(owner, shift(k, 0, delta))
+    h.deliver(responses)
+    assert h.server.ready
+    assert [d.client for d in h.server.drops] == [4]  # no BAD_SHARE: the shares are as committed
+    with pytest.raises(ProtocolAbort) as info:
+        h.server.advance()
+    assert info.value.reason is AbortReason.INCONSISTENT_SHARES
+    assert detail in info.value.detail
+    assert f"client {owner}" in info.value.detail
+    assert h.server.phase is ServerPhase.ABORTED
+    assert h.server.result is None
+
+
+def test_inconsistent_share_outside_the_reconstructing_set_is_harmless() -> None:
+    """Holder 3's share of s_4^SK is off the polynomial, but the server rebuilds from holders
+    0, 1, 2: the key matches s_4^PK and the aggregate is exact."""
+    h, responses = _dropped_key_harness(4, shift(0, 3, 1))
+    h.deliver(responses)
+    h.close()
+    assert [d.client for d in h.server.drops] == [4]
+    assert_exact(h, [0, 1, 2, 3])
+
+
+# --------------------------------------------------------------------------- tampered responses
+
+
+@st.composite
+def altered_value(draw: st.DrawFn, old: int) -> int:
+    new = draw(
+        st.one_of(
+            st.integers(0, shamir.PRIME - 1),
+            st.sampled_from([0, 1, (1 << 256) - 1, shamir.PRIME - 1]),
+            st.integers(-3, 3).map(lambda d: (old + d) % shamir.PRIME),
+        )
+    )
+    return new if new != old else (old + 1) % shamir.PRIME
+
+
+@settings(max_examples=60)
+@given(n=st.integers(4, 7), data=st.data())
+def test_altered_shares_never_yield_a_wrong_aggregate(n: int, data: st.DataObject) -> None:
+    """Any share values in any responses altered (and re-encoded with a valid digest), while
+    other responders may withhold shares or stay silent: each altering responder is dropped with
+    BAD_SHARE, and the round releases exactly sum(U3) if t valid shares of every needed secret
+    remain, else aborts with BELOW_THRESHOLD (< t responders) or INSUFFICIENT_SHARES."""
+    t = data.draw(st.one_of(st.integers(1, n - 2), st.integers(1, n)), label="t")
+    # At most one client lost before each of MaskedInput and Unmasking (so that U3 stays
+    # larger than t more often than not), and both kinds of secrets are needed.
+    share_skip = data.draw(
+        st.sets(st.integers(0, n - 1), max_size=min(1, n - t)), label="share_skip"
+    )
+    u2 = sorted(set(range(n)) - share_skip)
+    masked_skip = data.draw(
+        st.sets(st.sampled_from(u2), max_size=min(1, len(u2) - t)), label="masked_skip"
+    )
+    u3 = sorted(set(u2) - masked_skip)
+    h = Harness(n=n, t=t, seed=n)
+    to_unmasking(h, share_skip=share_skip, masked_skip=masked_skip)
+    responses = h.replies()
+    assert sorted(responses) == u3
+
+    role = st.sampled_from(
+        ["honest", "honest", "honest", "alter", "withhold", "withhold", "silent"]
+    )
+    roles = {u: data.draw(role, label=f"role of {u}") for u in u3}
+    if "alter" not in roles.values():
+        roles[data.draw(st.sampled_from(u3), label="forced alterer")] = "alter"
+    counted: dict[int, set[int]] = {}  # needed secret -> responders whose share of it counts
+    for u in u3:
+        msg = decode_response(h, u, responses[u])
+        shares = list(msg.shares)
+        if roles[u] == "alter":
+            which = data.draw(
+                st.sets(st.integers(0, len(shares) - 1), min_size=1), label=f"altered by {u}"
+            )
+            for i in sorted(which):
+                p, k, v = shares[i]
+                shares[i] = (p, k, data.draw(altered_value(v), label=f"{u}: share of {p}"))
+        elif roles[u] == "withhold":
+            kept = data.draw(st.lists(st.booleans(), min_size=len(shares), max_size=len(shares)))
+            shares = [s for s, keep in zip(shares, kept, strict=True) if keep]
+        if roles[u] in ("honest", "withhold"):
+            for p, _, _ in shares:
+                counted.setdefault(p, set()).add(u)
+        if roles[u] != "silent":
+            h.server.receive(
+                u, wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(tuple(shares)))
+            )
+
+    alterers = [u for u in u3 if roles[u] == "alter"]
+    assert_dropped_for_bad_share(h, alterers)
+    live = sorted(u for u in u3 if roles[u] in ("honest", "withhold"))
+    assert sorted(h.server.live) == live
+    if len(live) < t:
+        expected: AbortReason | None = AbortReason.BELOW_THRESHOLD
+    elif any(len(counted.get(p, ())) < t for p in u2):
+        expected = AbortReason.INSUFFICIENT_SHARES
+    else:
+        expected = None
+    event(f"outcome: {'exact' if expected is None else expected.name}")
+    try:
+        h.server.advance()
+    except ProtocolAbort as exc:
+        assert exc.reason is expected
+        assert h.server.phase is ServerPhase.ABORTED
+        assert h.server.result is None
+    else:
+        assert expected is None
+        assert h.server.result is not None
+        assert list(h.server.result.survivors) == u3
+        assert list(h.server.result.responders) == live
+        assert [int(v) for v in h.server.result.vector] == h.plain_sum(u3)
+    # Every alterer was dropped for its bad share, every silent one timed out, no one else.
+    unmask_drops = sorted(
+        (d.client, d.reason) for d in h.server.drops if d.phase is ServerPhase.UNMASKING
+    )
+    assert unmask_drops == sorted(
+        [(u, DropReason.BAD_SHARE) for u in alterers]
+        + [(u, DropReason.TIMED_OUT) for u in u3 if roles[u] == "silent"]
+    )
 
 
 # --------------------------------------------------------------------------- server memory
@@ -706,20 +1069,27 @@ def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
 
 @pytest.mark.parametrize("bits", [17, 32, 64])
 def test_server_holds_one_running_sum(bits: int) -> None:
-    dim = 64
-    h = Harness(n=6, t=3, dim=dim, bits=bits)
+    n, dim = 6, 128  # m != n, so the (n,) holder-id arrays cannot pass for a vector
+    h = Harness(n=n, t=3, dim=dim, bits=bits)
     h.step()
     h.step()
     width = h.config.width
+    # Each owner's commitments: a (holders,) uint32 id array and one 64-byte-per-holder blob,
+    # all smaller than a masked vector.
+    assert n * 2 * 32 < dim * width
     for u, data in h.replies().items():
         h.server.receive(u, data)
         state = list(_walk(vars(h.server), set()))
         arrays = [o for o in state if isinstance(o, np.ndarray)]
-        assert len(arrays) == 1, f"after client {u}"
-        assert arrays[0] is h.server._sum
+        vectors = [a for a in arrays if a.shape == (dim,)]
+        assert len(vectors) == 1, f"after client {u}"
+        assert vectors[0] is h.server._sum
         assert h.server._sum.shape == (dim,)
         assert h.server._sum.dtype == ring_dtype(bits)
         assert h.server._sum.flags.owndata and h.server._sum.flags.writeable
+        others = [a for a in arrays if a is not h.server._sum]
+        assert len(others) == n  # one holder-id array per owner in U2
+        assert all(a.dtype == np.uint32 and a.shape == (n,) for a in others)
         # No received vector kept as raw bytes either.
         big = [
             o
@@ -730,4 +1100,10 @@ def test_server_holds_one_running_sum(bits: int) -> None:
     h.close()
     h.step()
     assert h.server.result is not None
-    assert [int(v) for v in h.server.result.vector] == h.plain_sum(range(6))
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(range(n))
+    # The round is over: the per-owner commitments are released with the shares.
+    assert not any(
+        isinstance(o, np.ndarray) and o.dtype == np.uint32 and o.shape == (n,)
+        for o in _walk(vars(h.server), set())
+        if o is not h.server.result.vector
+    )

@@ -29,6 +29,7 @@ from secagg import wire
 from secagg.client import Client, rand_size
 from secagg.config import MAX_CLIENTS, MAX_DIM, PROTOCOL_VERSION, RoundConfig
 from secagg.crypto import aead, kdf, prg, shamir
+from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.hashing import sha256
 from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, is_valid_public
 from secagg.errors import (
@@ -49,7 +50,16 @@ import gen_vectors  # noqa: E402
 
 Json = dict[str, Any]
 SERVER = wire.SERVER_ID
-FILES = ("kdf.json", "prg.json", "shamir.json", "aead.json", "wire.json", "round.json")
+FILES = (
+    "kdf.json",
+    "prg.json",
+    "shamir.json",
+    "commit.json",
+    "aead.json",
+    "wire.json",
+    "round.json",
+)
+COMMIT_LABEL = b"secagg/v1/share-commit"
 
 
 @cache
@@ -134,12 +144,16 @@ def test_bad_cases_are_marked_as_failures() -> None:
     assert bad >= 60
 
 
-def test_spec_example_is_the_vector() -> None:
-    """The annotated message at the end of SPEC.md is byte for byte the wire.json case."""
+@pytest.mark.parametrize(
+    ("heading", "name"),
+    [("An annotated example", "advertise_keys"), ("A second annotated example", "share_keys")],
+)
+def test_spec_example_is_the_vector(heading: str, name: str) -> None:
+    """The annotated messages at the end of SPEC.md are byte for byte the wire.json cases."""
     text = (PROTOCOL / "SPEC.md").read_text(encoding="utf-8")
-    block = text.split("An annotated example")[1].split("```")[1]
+    block = text.split(heading)[1].split("```")[1]
     example = "".join(line.split()[0] for line in block.strip().splitlines())
-    (case,) = [c for c in cases("wire.json") if c["name"] == "advertise_keys"]
+    (case,) = [c for c in cases("wire.json") if c["name"] == name]
     assert example == case["message"]
 
 
@@ -284,6 +298,73 @@ def test_shamir_secret_out_of_range(case: Json) -> None:
         shamir.secret_bytes(value)
 
 
+# --------------------------------------------------------------------------- commit.json
+
+
+def commitment(session_id: bytes, owner: int, holder: int, kind: int, share: int) -> bytes:
+    """SPEC.md 8.2, from the definition."""
+    return labeled_sha256(
+        COMMIT_LABEL,
+        session_id,
+        struct.pack(">IIB", owner, holder, kind),
+        share.to_bytes(33, "big"),
+    )
+
+
+@pytest.mark.parametrize("case", cases("commit.json"), ids=ids)
+def test_share_commitment(case: Json) -> None:
+    sid, owner, holder = unhex(case["session_id"]), case["owner"], case["holder"]
+    kind, share = wire.ShareKind[case["kind"]], int(case["share"], 16)
+    preimage = unhex(case["input"])
+    assert preimage == sid + struct.pack(">IIB", owner, holder, kind) + unhex(case["share"])
+    assert len(preimage) == 74
+    out = share_commitment(sid, owner, holder, kind, share)
+    assert out.hex() == case["commitment"] and len(out) == COMMITMENT_SIZE
+    assert commitment(sid, owner, holder, kind, share).hex() == case["commitment"]
+    assert labeled_sha256(COMMIT_LABEL, preimage).hex() == case["commitment"]
+
+
+@pytest.mark.parametrize("case", cases("commit.json", "lists"), ids=ids)
+def test_share_commitment_list(case: Json) -> None:
+    sid, owner, t = unhex(case["session_id"]), case["owner"], case["threshold"]
+    holders = case["holders"]
+    key_shares, mask_shares = shamir.share(
+        [unhex(x) for x in case["secrets"]], [v + 1 for v in holders], t, unhex(case["rand"])
+    )
+    assert [field(v) for v in key_shares] == case["key_shares"]
+    assert [field(v) for v in mask_shares] == case["mask_shares"]
+    expected = [
+        {
+            "holder": v,
+            "c_key": commitment(sid, owner, v, 0, key_shares[j]).hex(),
+            "c_mask": commitment(sid, owner, v, 1, mask_shares[j]).hex(),
+        }
+        for j, v in enumerate(holders)
+    ]
+    assert case["commitments"] == expected
+    encoded = struct.pack(">I", len(expected)) + b"".join(
+        struct.pack(">I", e["holder"]) + unhex(e["c_key"]) + unhex(e["c_mask"]) for e in expected
+    )
+    assert encoded.hex() == case["encoded"]
+    # The same bytes are the second list of a SHARE_KEYS body (wire-schema.json).
+    entry = schema()["structs"]["commitment_entry"]
+    parsed = [read_fields(entry["fields"], encoded, 4 + i * entry["size"])[0] for i in range(4)]
+    assert parsed == expected
+
+
+@pytest.mark.parametrize("case", cases("commit.json", "verify"), ids=ids)
+def test_share_commitment_check(case: Json) -> None:
+    sid, owner, holder = unhex(case["session_id"]), case["owner"], case["holder"]
+    kind, share = wire.ShareKind[case["kind"]], int(case["share"], 16)
+    matches = share_commitment(sid, owner, holder, kind, share).hex() == case["commitment"]
+    assert matches == (commitment(sid, owner, holder, kind, share).hex() == case["commitment"])
+    assert matches is case["success"]
+    if not case["success"]:
+        assert case["error"] == "Drop"
+        assert DropReason[case["reason"]] is DropReason.BAD_SHARE
+        assert case["reason_code"] == 8
+
+
 # --------------------------------------------------------------------------- aead.json
 
 
@@ -350,7 +431,10 @@ def encode_fields(
     if type_name in ("SHARE_KEYS", "SHARE_FORWARD"):
         items = tuple((c["peer"], unhex(c["ciphertext"])) for c in fields["ciphertexts"])
         if type_name == "SHARE_KEYS":
-            return wire.encode_share_keys(cfg, sender, wire.ShareKeys(items))
+            commitments = tuple(
+                (c["holder"], unhex(c["c_key"]), unhex(c["c_mask"])) for c in fields["commitments"]
+            )
+            return wire.encode_share_keys(cfg, sender, wire.ShareKeys(items, commitments))
         return wire.encode_share_forward(cfg, recipient, wire.ShareForward(items))
     if type_name == "MASKED_INPUT":
         vector = np.array(fields["vector"], dtype=prg.ring_dtype(cfg.bits))
@@ -377,7 +461,15 @@ def fields_of(msg: Any) -> Json:
                 for e in msg.entries
             ]
         }
-    if isinstance(msg, (wire.ShareKeys, wire.ShareForward)):
+    if isinstance(msg, wire.ShareKeys):
+        return {
+            "ciphertexts": [{"peer": p, "ciphertext": c.hex()} for p, c in msg.ciphertexts],
+            "commitments": [
+                {"holder": v, "c_key": ck.hex(), "c_mask": cm.hex()}
+                for v, ck, cm in msg.commitments
+            ],
+        }
+    if isinstance(msg, wire.ShareForward):
         return {"ciphertexts": [{"peer": p, "ciphertext": c.hex()} for p, c in msg.ciphertexts]}
     if isinstance(msg, wire.MaskedInput):
         return {"vector": ints(msg.vector)}
@@ -595,6 +687,17 @@ def test_round_intermediates(case: Json) -> None:
             shares = shamir.share([rand[32:64], rand[64:96]], [v + 1 for v in u1], t, rand[96:])
             assert [field(v) for v in shares[0]] == c["key_shares"]
             assert [field(v) for v in shares[1]] == c["mask_shares"]
+            for kind, row, column in ((0, shares[0], "key_commitments"),
+                                      (1, shares[1], "mask_commitments")):  # fmt: skip
+                assert [commitment(sid, u, v, kind, row[j]).hex() for j, v in enumerate(u1)] == c[
+                    column
+                ]
+    for u in u2:
+        # ShareKeys carries, for every holder v in U1 (u included), C_key and C_mask.
+        sent_commitments = wire.decode_share_keys(share_keys[(u, SERVER)], cfg, u).commitments
+        assert [(v, ck.hex(), cm.hex()) for v, ck, cm in sent_commitments] == list(
+            zip(u1, clients[u]["key_commitments"], clients[u]["mask_commitments"], strict=True)
+        )
 
     for ct in mid["share_ciphertexts"]:
         u, v = ct["sender"], ct["recipient"]
@@ -649,6 +752,8 @@ def test_round_intermediates(case: Json) -> None:
     book: dict[tuple[int, str], dict[int, int]] = {}
     for (v, _), data in responses.items():
         for peer, kind, value in wire.decode_unmask_response(data, cfg, v).shares:
+            column = "key_commitments" if kind is wire.ShareKind.KEY else "mask_commitments"
+            assert commitment(sid, peer, v, kind, value).hex() == clients[peer][column][u1.index(v)]
             book.setdefault((peer, kind.name), {})[v] = value
     unmasked = np.array(mid["masked_sum"], dtype=object)
     assert [r["client"] for r in mid["reconstructed"]] == u2
@@ -668,6 +773,68 @@ def test_round_intermediates(case: Json) -> None:
             for v in u3:
                 unmasked = unmasked - (masks[(v, u)] if v < u else -masks[(u, v)])
     assert ints(unmasked % mod) == case["result"]["aggregate"]
+
+
+BAD_SHARE_ROUNDS = [
+    case for case in cases("round.json") if case.get("reason") == DropReason.BAD_SHARE.name
+]
+
+
+def committed_shares(case: Json) -> dict[tuple[int, int, int], bytes]:
+    """(owner, holder, kind) -> commitment, from the delivered ShareKeys of a round."""
+    cfg = config_of(case["config"])
+    out = {}
+    for (u, _), data in delivered(case, "SHARE_KEYS").items():
+        for v, ck, cm in wire.decode_share_keys(data, cfg, u).commitments:
+            out[(u, v, 0)], out[(u, v, 1)] = ck, cm
+    return out
+
+
+def test_bad_share_rounds_exist() -> None:
+    assert {case["name"] for case in BAD_SHARE_ROUNDS} == {
+        "round_bad_unmask_bad_share",
+        "round_bad_owner_commitment_mismatch",
+    }
+
+
+@pytest.mark.parametrize("case", BAD_SHARE_ROUNDS, ids=ids)
+def test_bad_share_round_follows_the_commitments(case: Json) -> None:
+    """The dropped responder returned a share that fails its commitment (SPEC.md 8.2, 10.5);
+    every other responder's shares pass, and the aggregate is still exact."""
+    cfg = config_of(case["config"])
+    committed = committed_shares(case)
+    for (v, _), data in delivered(case, "UNMASK_RESPONSE").items():
+        checks = [
+            commitment(cfg.session_id, peer, v, kind, value) == committed[(peer, v, kind)]
+            for peer, kind, value in wire.decode_unmask_response(data, cfg, v).shares
+        ]
+        assert all(checks) is (v != case["client"])
+    assert case["result"] is not None
+    assert case["client"] not in case["result"]["responders"]
+    assert len(case["result"]["responders"]) >= cfg.threshold
+
+
+def test_inconsistent_owner_round() -> None:
+    """Every share matches its commitment, yet the t lowest-id KEY shares of the dropped owner do
+    not rebuild the s^SK behind its advertised s^PK: INCONSISTENT_SHARES (SPEC.md 10.5)."""
+    (case,) = [
+        c for c in cases("round.json") if c["name"] == "round_bad_owner_inconsistent_key_shares"
+    ]
+    cfg = config_of(case["config"])
+    committed = committed_shares(case)
+    key_shares: dict[int, int] = {}
+    for (v, _), data in delivered(case, "UNMASK_RESPONSE").items():
+        for peer, kind, value in wire.decode_unmask_response(data, cfg, v).shares:
+            assert commitment(cfg.session_id, peer, v, kind, value) == committed[(peer, v, kind)]
+            if peer == 2:
+                assert kind is wire.ShareKind.KEY
+                key_shares[v] = value
+    holders = sorted(key_shares)[: cfg.threshold]
+    value = shamir.reconstruct([(h + 1, key_shares[h]) for h in holders])
+    (owner,) = [c for c in case["clients"] if c["id"] == 2]
+    advertised = KeyPair.from_secret(unhex(owner["rand"])[32:64]).public
+    assert value >= 1 << 256 or KeyPair.from_secret(shamir.secret_bytes(value)).public != advertised
+    assert case["abort"]["reason"] == AbortReason.INCONSISTENT_SHARES.name
 
 
 # --------------------------------------------------------------------------- wire-schema.json
@@ -697,6 +864,7 @@ def test_schema_matches_library() -> None:
     assert c["max_clients"] == MAX_CLIENTS
     assert c["max_dim"] == MAX_DIM
     assert int(c["field_prime"], 16) == shamir.PRIME
+    assert c["commitment_size"] == COMMITMENT_SIZE
     labels = s["labels"]
     assert (
         labels["hkdf_info_prefix"].encode() + labels["hkdf_purpose_pair_mask_seed"].encode()
@@ -706,6 +874,19 @@ def test_schema_matches_library() -> None:
     assert labels["prg_label_self_mask"].encode() == prg.LABEL_SELF_MASK
     assert labels["prg_label_pair_mask"].encode() == prg.LABEL_PAIR_MASK
     assert labels["prg_label_rounding"].encode() == prg.LABEL_ROUNDING
+    assert labels["share_commitment"].encode() == COMMIT_LABEL
+    preimage = s["structs"]["share_commitment_input"]
+    values = {
+        "session_id": bytes(range(32)),
+        "owner": struct.pack(">I", 5),
+        "holder": struct.pack(">I", 7),
+        "kind": b"\x01",
+        "share": (9).to_bytes(33, "big"),
+    }
+    assert [f["name"] for f in preimage["fields"]] == list(values)
+    assert all(len(values[f["name"]]) == field_size(f) for f in preimage["fields"])
+    raw = b"".join(values[f["name"]] for f in preimage["fields"])
+    assert labeled_sha256(COMMIT_LABEL, raw) == share_commitment(bytes(range(32)), 5, 7, 1, 9)
     assert aead.associated_data(bytes(32), 0, 0) == labels[
         "share_associated_data"
     ].encode() + bytes(40)
@@ -721,10 +902,11 @@ def test_schema_matches_library() -> None:
         assert struct_["size"] == sum(field_size(f) for f in struct_["fields"]), name
     assert s["round_config"]["size"] == sum(field_size(f) for f in s["round_config"]["fields"])
     assert sum(field_size(f) for f in s["envelope"]["header"]) == wire.HEADER_SIZE
-    # max_size = 48 + 32 + max(4 + 94n, m*w), checked against the library on a few configs.
-    for n, m, b in ((1, 1, 1), (4, 4, 8), (3, 1000, 40), (100, 2, 64)):
+    # max_size = 48 + 32 + max(8 + 162n, m*w), checked against the library on a few configs.
+    assert s["envelope"]["max_size"] == "48 + 32 + max(8 + 162*n, m*w)"
+    for n, m, b in ((1, 1, 1), (4, 4, 8), (3, 1000, 40), (100, 2, 64), (4, 162, 32)):
         cfg = RoundConfig(num_clients=n, threshold=1, dim=m, bits=b, session_nonce=bytes(32))
-        assert wire.max_message_size(cfg) == 80 + max(4 + 94 * n, m * cfg.width)
+        assert wire.max_message_size(cfg) == 80 + max(8 + 162 * n, m * cfg.width)
 
 
 def field_size(f: Json) -> int:
@@ -769,16 +951,22 @@ def schema_parse(data: bytes, cfg: RoundConfig) -> tuple[Json, str, Json]:
         assert all(v < 1 << cfg.bits for v in vector)
         fields = {layout["field"]: vector}
     else:
-        entry = s["structs"][layout["entry"]]
-        count = int.from_bytes(body[:4], "big")
-        assert count <= n and len(body) == 4 + count * entry["size"]
-        items = []
-        for i in range(count):
-            item, _ = read_fields(entry["fields"], body, 4 + i * entry["size"])
-            items.append(item)
-        id_values = [item[layout["id"]] for item in items]
-        assert all(v < n for v in id_values) and id_values == sorted(set(id_values))
-        fields = {layout["field"]: items}
+        # One list, or several back to back (SHARE_KEYS): each count says where the next begins.
+        lists = layout["lists"] if layout["layout"] == "lists" else [layout]
+        fields, offset = {}, 0
+        for spec in lists:
+            entry = s["structs"][spec["entry"]]
+            count = int.from_bytes(body[offset : offset + 4], "big")
+            assert count <= n and len(body) >= offset + 4 + count * entry["size"]
+            items = []
+            for i in range(count):
+                item, _ = read_fields(entry["fields"], body, offset + 4 + i * entry["size"])
+                items.append(item)
+            offset += 4 + count * entry["size"]
+            id_values = [item[spec["id"]] for item in items]
+            assert all(v < n for v in id_values) and id_values == sorted(set(id_values))
+            fields[spec["field"]] = items
+        assert offset == len(body)
     return header, type_name, fields
 
 

@@ -42,6 +42,8 @@ DIM = 5
 NONCE = bytes(range(32))
 BITS = [1, 7, 20, 31, 32, 33, 63, 64]
 CT = wire.SHARE_CIPHERTEXT_SIZE
+COMMIT = 32
+"""Bytes of one share commitment (C_key and C_mask each)."""
 
 
 def make_config(
@@ -126,7 +128,15 @@ def reference_body(msg: Any, cfg: RoundConfig) -> bytes:
         return u32(len(msg.entries)) + b"".join(
             u32(e.client) + e.c_public + e.s_public for e in msg.entries
         )
-    if isinstance(msg, ShareKeys | ShareForward):
+    if isinstance(msg, ShareKeys):
+        # The ciphertext list, then the commitment list: count, then (holder, C_key, C_mask).
+        return (
+            u32(len(msg.ciphertexts))
+            + b"".join(u32(p) + c for p, c in msg.ciphertexts)
+            + u32(len(msg.commitments))
+            + b"".join(u32(v) + ck + cm for v, ck, cm in msg.commitments)
+        )
+    if isinstance(msg, ShareForward):
         return u32(len(msg.ciphertexts)) + b"".join(u32(p) + c for p, c in msg.ciphertexts)
     if isinstance(msg, MaskedInput):
         width = 4 if cfg.bits <= 32 else 8
@@ -172,6 +182,13 @@ def test_envelope_matches_reference() -> None:
 bytes32 = st.binary(min_size=32, max_size=32)
 field = st.integers(0, shamir.PRIME - 1)
 ids = st.lists(st.integers(0, N - 1), unique=True, max_size=N).map(sorted)
+commitment = st.binary(min_size=COMMIT, max_size=COMMIT)
+ciphertext_lists = ids.flatmap(
+    lambda xs: st.tuples(*[st.tuples(st.just(i), st.binary(min_size=CT, max_size=CT)) for i in xs])
+)
+commitment_lists = ids.flatmap(
+    lambda xs: st.tuples(*[st.tuples(st.just(i), commitment, commitment) for i in xs])
+)
 
 
 def messages(kind: MessageType, cfg: RoundConfig) -> st.SearchStrategy[Any]:
@@ -181,13 +198,12 @@ def messages(kind: MessageType, cfg: RoundConfig) -> st.SearchStrategy[Any]:
         return ids.flatmap(
             lambda xs: st.tuples(*[st.builds(KeyEntry, st.just(i), bytes32, bytes32) for i in xs])
         ).map(KeyList)
-    if kind in (MessageType.SHARE_KEYS, MessageType.SHARE_FORWARD):
-        cls = ShareKeys if kind is MessageType.SHARE_KEYS else ShareForward
-        return ids.flatmap(
-            lambda xs: st.tuples(
-                *[st.tuples(st.just(i), st.binary(min_size=CT, max_size=CT)) for i in xs]
-            )
-        ).map(cls)
+    if kind is MessageType.SHARE_KEYS:
+        # The two lists are independent on the wire (the server, not the decoder, checks that
+        # the holders are the recipients plus the sender).
+        return st.builds(ShareKeys, ciphertext_lists, commitment_lists)
+    if kind is MessageType.SHARE_FORWARD:
+        return ciphertext_lists.map(ShareForward)
     if kind is MessageType.MASKED_INPUT:
         top = (1 << cfg.bits) - 1
         element = st.one_of(st.integers(0, top), st.sampled_from([0, top]))
@@ -266,7 +282,10 @@ def test_full_size_messages_fit_under_the_size_cap() -> None:
     cfg = make_config(bits=64, dim=3)
     maximal = {
         MessageType.KEY_LIST: KeyList(tuple(KeyEntry(i, bytes(32), bytes(32)) for i in full)),
-        MessageType.SHARE_KEYS: ShareKeys(tuple((i, bytes(CT)) for i in full)),
+        MessageType.SHARE_KEYS: ShareKeys(
+            tuple((i, b"\xff" * CT) for i in full),
+            tuple((i, b"\xff" * COMMIT, b"\xee" * COMMIT) for i in full),
+        ),
         MessageType.SHARE_FORWARD: ShareForward(tuple((i, bytes(CT)) for i in full)),
         MessageType.UNMASK_REQUEST: UnmaskRequest(tuple(full)),
         MessageType.UNMASK_RESPONSE: UnmaskResponse(
@@ -378,10 +397,22 @@ def structured_bodies(draw: st.DrawFn, kind: MessageType, cfg: RoundConfig) -> b
         values = draw(st.lists(element, min_size=length, max_size=length))
         tail = draw(st.binary(max_size=3))
         return b"".join(min(v, top).to_bytes(cfg.width, "little") for v in values) + tail
-    entries = draw(st.lists(entry_strategy(kind), max_size=N + 2))
-    count = draw(st.one_of(st.just(len(entries)), u32s))
     tail = draw(st.sampled_from([b"", b"", b"\x00", b"\x00\x00\x00"]))
-    return struct.pack(">I", count) + b"".join(entries) + tail
+    body = draw(counted_list(entry_strategy(kind)))
+    if kind is MessageType.SHARE_KEYS:
+        commit_entry = st.tuples(
+            u32s.map(lambda v: struct.pack(">I", v)), st.binary(min_size=64, max_size=64)
+        ).map(b"".join)
+        body += draw(st.one_of(counted_list(commit_entry), st.just(b"")))
+    return body + tail
+
+
+@st.composite
+def counted_list(draw: st.DrawFn, entry: st.SearchStrategy[bytes]) -> bytes:
+    """``count u32 | entries``, the count usually right and sometimes anything."""
+    entries = draw(st.lists(entry, max_size=N + 2))
+    count = draw(st.one_of(st.just(len(entries)), u32s))
+    return struct.pack(">I", count) + b"".join(entries)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
@@ -436,7 +467,10 @@ def example(kind: MessageType) -> Any:
     return {
         MessageType.ADVERTISE_KEYS: AdvertiseKeys(bytes(32), b"\x01" * 32),
         MessageType.KEY_LIST: KeyList((KeyEntry(0, bytes(32), bytes(32)),)),
-        MessageType.SHARE_KEYS: ShareKeys(((1, bytes(CT)), (4, bytes(CT)))),
+        MessageType.SHARE_KEYS: ShareKeys(
+            ((1, bytes(CT)), (4, bytes(CT))),
+            tuple((v, bytes([v, 1]) * 16, bytes([v, 2]) * 16) for v in (1, 2, 4)),
+        ),
         MessageType.SHARE_FORWARD: ShareForward(((2, bytes(CT)),)),
         MessageType.MASKED_INPUT: MaskedInput(np.arange(DIM, dtype=np.uint32)),
         MessageType.UNMASK_REQUEST: UnmaskRequest((0, 1, 5)),
@@ -620,7 +654,10 @@ def list_message(kind: MessageType, peers: list[int]) -> Any:
     if kind is MessageType.KEY_LIST:
         return KeyList(tuple(KeyEntry(p, bytes(32), bytes(32)) for p in peers))
     if kind is MessageType.SHARE_KEYS:
-        return ShareKeys(tuple((p, bytes(CT)) for p in peers))
+        return ShareKeys(
+            tuple((p, bytes(CT)) for p in peers),
+            tuple((p, bytes(COMMIT), bytes(COMMIT)) for p in peers),
+        )
     if kind is MessageType.SHARE_FORWARD:
         return ShareForward(tuple((p, bytes(CT)) for p in peers))
     if kind is MessageType.UNMASK_REQUEST:
@@ -674,6 +711,175 @@ def test_count_disagrees_with_length(kind: MessageType, count_delta: int) -> Non
         assert reason_of(codec, data, CFG, 2) == DropReason.DECODE_FAILED
 
 
+# --------------------------------------------------------------------------- ShareKeys commitments
+
+SK = CODECS[MessageType.SHARE_KEYS]
+SENDER = 2
+
+
+def share_keys_body(
+    ct_peers: list[int],
+    holders: list[int],
+    *,
+    ct_count: int | None = None,
+    count: int | None = None,
+) -> bytes:
+    """A ShareKeys body built by hand, with either count overridable."""
+    u32 = struct.Struct(">I").pack
+    cts = b"".join(u32(p) + bytes([p & 0xFF]) * CT for p in ct_peers)
+    commits = b"".join(u32(v) + key_commitment(v) + mask_commitment(v) for v in holders)
+    return (
+        u32(len(ct_peers) if ct_count is None else ct_count)
+        + cts
+        + u32(len(holders) if count is None else count)
+        + commits
+    )
+
+
+def key_commitment(v: int) -> bytes:
+    return bytes([v & 0xFF, 0xC0]) * (COMMIT // 2)
+
+
+def mask_commitment(v: int) -> bytes:
+    return bytes([v & 0xFF, 0xD0]) * (COMMIT // 2)
+
+
+def sealed_share_keys(body: bytes, cfg: RoundConfig = CFG) -> bytes:
+    return wire.envelope(cfg, MessageType.SHARE_KEYS, SENDER, SERVER_ID, body)
+
+
+def test_share_keys_commitment_layout() -> None:
+    """Byte by byte: ciphertext list, then ``count u32 | (holder u32 | C_key | C_mask)*``."""
+    ck, cm = b"\x5a" * COMMIT, b"\xa5" * COMMIT
+    msg = ShareKeys(((1, b"\x01" * CT),), ((1, ck, cm), (2, cm, ck)))
+    expected_body = (
+        b"\x00\x00\x00\x01"
+        + b"\x00\x00\x00\x01"
+        + b"\x01" * CT
+        + b"\x00\x00\x00\x02"
+        + b"\x00\x00\x00\x01"
+        + ck
+        + cm
+        + b"\x00\x00\x00\x02"
+        + cm
+        + ck
+    )
+    encoded = wire.encode_share_keys(CFG, SENDER, msg)
+    assert encoded == raw_envelope(CFG.session_id, 3, SENDER, SERVER_ID, expected_body)
+    decoded = wire.decode_share_keys(encoded, CFG, SENDER)
+    assert decoded == msg
+    # C_key and C_mask are not swapped on the way through.
+    assert decoded.commitments[0][1:] == (ck, cm)
+    assert all(type(c) is bytes for _, ck2, cm2 in decoded.commitments for c in (ck2, cm2))
+
+
+@pytest.mark.parametrize(
+    ("ct_peers", "holders"),
+    [([], []), ([], [2]), ([0, 1, 3, 4, 5], list(range(N))), ([5], [0]), ([1, 4], [1, 2, 4])],
+)
+def test_share_keys_round_trip_examples(ct_peers: list[int], holders: list[int]) -> None:
+    body = share_keys_body(ct_peers, holders)
+    decoded = SK.decode(sealed_share_keys(body), CFG, SENDER)
+    assert [p for p, _ in decoded.ciphertexts] == ct_peers
+    assert [v for v, _, _ in decoded.commitments] == holders
+    assert [(ck, cm) for _, ck, cm in decoded.commitments] == [
+        (key_commitment(v), mask_commitment(v)) for v in holders
+    ]
+    assert SK.encode(CFG, SENDER, decoded) == sealed_share_keys(body)
+
+
+def test_share_keys_every_truncation_or_extension_of_the_body_fails() -> None:
+    """Cut anywhere (then resealed with a valid digest, so only the body rules can refuse it) or
+    padded: in the ciphertexts, between the lists, inside a commitment entry."""
+    body = share_keys_body([1, 4], [1, 2, 4])
+    SK.decode(sealed_share_keys(body), CFG, SENDER)  # the uncut body is fine
+    for cut in range(len(body)):
+        assert reason_of(SK, sealed_share_keys(body[:cut]), CFG, SENDER) == (
+            DropReason.DECODE_FAILED
+        ), f"cut at {cut}"
+    for extra in (b"\x00", b"\x00" * 3, b"\x00" * 4, bytes(68), bytes(69)):
+        assert reason_of(SK, sealed_share_keys(body + extra), CFG, SENDER) == (
+            DropReason.DECODE_FAILED
+        )
+
+
+def test_share_keys_without_a_commitment_list_fails() -> None:
+    """The pre-commitment format (a bare ciphertext list) is refused, not read as no holders."""
+    old = struct.pack(">I", 2) + b"".join(struct.pack(">I", p) + bytes(CT) for p in (1, 4))
+    assert reason_of(SK, sealed_share_keys(old), CFG, SENDER) == DropReason.DECODE_FAILED
+
+
+@pytest.mark.parametrize(
+    ("ct_count", "count"),
+    [
+        (None, N + 1),  # commitment count above n
+        (None, 2**32 - 1),
+        (None, 2),  # one fewer than the entries
+        (None, 4),  # one more
+        (None, 0),
+        (N + 1, None),  # ciphertext count above n
+        (2**32 - 1, None),
+        (1, None),  # the ciphertext count swallows or leaves bytes of the other list
+        (3, None),
+        (0, None),
+    ],
+)
+def test_share_keys_counts_that_disagree_fail(ct_count: int | None, count: int | None) -> None:
+    body = share_keys_body([1, 4], [1, 2, 4], ct_count=ct_count, count=count)
+    assert reason_of(SK, sealed_share_keys(body), CFG, SENDER) == DropReason.DECODE_FAILED
+
+
+@pytest.mark.parametrize(
+    "holders",
+    [[1, 1], [2, 1], [1, 2, 2, 4], [4, 2, 1], [0, 0, 0]],
+)
+def test_share_keys_commitment_holders_must_strictly_increase(holders: list[int]) -> None:
+    """A repeated or unsorted holder is refused by the decoder (canonical, duplicate-free), even
+    with a valid ciphertext list."""
+    body = share_keys_body([1, 4], holders)
+    assert reason_of(SK, sealed_share_keys(body), CFG, SENDER) == DropReason.DECODE_FAILED
+
+
+@pytest.mark.parametrize("holders", [[N], [1, 2, N], [2**32 - 1], [0, 2**31]])
+def test_share_keys_commitment_holders_out_of_range(holders: list[int]) -> None:
+    body = share_keys_body([1, 4], holders)
+    assert reason_of(SK, sealed_share_keys(body), CFG, SENDER) == DropReason.DECODE_FAILED
+
+
+def test_share_keys_at_the_size_cap() -> None:
+    """n ciphertexts and n commitments is the largest ShareKeys; max_message_size covers it and
+    one more byte is refused by the size cap."""
+    body = share_keys_body(list(range(N)), list(range(N)))
+    encoded = sealed_share_keys(body)
+    assert len(encoded) == wire.max_message_size(CFG)  # ShareKeys is CFG's largest message
+    assert len(SK.decode(encoded, CFG, SENDER).commitments) == N
+    limit = wire.max_message_size(CFG) - wire.HEADER_SIZE - wire.DIGEST_SIZE
+    assert len(body) <= limit
+    assert reason_of(SK, sealed_share_keys(bytes(limit + 1)), CFG, SENDER) == (
+        DropReason.DECODE_FAILED
+    )
+
+
+@given(data=st.data())
+@settings(max_examples=60)
+def test_share_keys_commitment_list_garbage_fails_cleanly(data: st.DataObject) -> None:
+    """A valid ciphertext list followed by garbage where the commitments go: a clean
+    DECODE_FAILED, or (if the garbage happens to be a valid list) a canonical decode."""
+    ct_peers = data.draw(ids, label="ct_peers")
+    head = share_keys_body(ct_peers, [])[:-4]
+    garbage = data.draw(
+        st.one_of(st.binary(max_size=300), st.binary(min_size=4, max_size=4)), label="garbage"
+    )
+    encoded = sealed_share_keys(head + garbage)
+    try:
+        decoded = SK.decode(encoded, CFG, SENDER)
+    except DecodeError as exc:
+        assert exc.reason is DropReason.DECODE_FAILED
+        return
+    assert [p for p, _ in decoded.ciphertexts] == ct_peers
+    assert SK.encode(CFG, SENDER, decoded) == encoded
+
+
 def unmask_response_body(entries: list[tuple[int, int, int]]) -> bytes:
     return struct.pack(">I", len(entries)) + b"".join(
         struct.pack(">IB", p, k) + v.to_bytes(33, "big") for p, k, v in entries
@@ -714,7 +920,7 @@ def test_decoded_share_kinds_are_enum_members() -> None:
 @pytest.mark.parametrize("size", [0, CT - 1, CT + 1])
 def test_encoders_refuse_wrong_ciphertext_size(size: int) -> None:
     with pytest.raises(ValueError):
-        wire.encode_share_keys(CFG, 1, ShareKeys(((0, bytes(size)),)))
+        wire.encode_share_keys(CFG, 1, ShareKeys(((0, bytes(size)),), ()))
     with pytest.raises(ValueError):
         wire.encode_share_forward(CFG, 1, ShareForward(((0, bytes(size)),)))
 
