@@ -144,6 +144,7 @@ class Client:
         key_shares, mask_shares = shamir.share(
             [self._s.secret, self._b], (v + 1 for v in holders), cfg.threshold, self._share_rand
         )
+        self._share_rand = b""  # the polynomial coefficients must never be reused
         out = []
         commitments = []
         for v, key_share, mask_share in zip(holders, key_shares, mask_shares, strict=True):
@@ -212,7 +213,10 @@ class Client:
             )
             prg.accumulate(y, seed, label=prg.LABEL_PAIR_MASK, negate=self.id > v)
         prg.reduce(y, cfg.bits)
-        self._x = self._x[:0]  # x_u is no longer needed; keep no copy in the state
+        # x_u and b_u are no longer needed; keep neither in the state (a fresh empty array,
+        # since a slice would keep the buffer of x_u alive).
+        self._x = np.empty(0, dtype=self._x.dtype)
+        self._b = b""
         return wire.encode_masked_input(cfg, self.id, wire.MaskedInput(y))
 
     def _on_unmask(self, msg: wire.UnmaskRequest) -> bytes:
@@ -251,4 +255,7 @@ class Client:
         self.phase = ClientPhase.ABORTED
         self.abort_reason = reason
         self._held.clear()
+        self._c_shared.clear()
+        self._x = np.empty(0, dtype=self._x.dtype)
+        self._b = self._share_rand = b""
         raise ClientAbort(reason, f"client {self.id}: {detail}")

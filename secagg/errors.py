@@ -30,9 +30,13 @@ class DropReason(enum.IntEnum):
     MISADDRESSED = 4
     """The header's sender/recipient do not match the channel it arrived on."""
     BAD_CIPHERTEXT = 5
-    """An AES-GCM share ciphertext failed to authenticate."""
+    """A share ciphertext that fails AES-GCM or whose plaintext does not decode. The recipient
+    cannot tell the sender from the server (either could have altered it), so it skips that
+    share rather than accusing anyone; a later round (ConsistencyCheck) may report this code."""
     INVALID_CONTENT = 6
-    """Parses, but the content breaks a protocol rule (unknown peer, bad key, wrong share kind)."""
+    """Parses, but the content breaks a protocol rule: a low-order or repeated public key, shares
+    not addressed to exactly the client's peers, commitments not covering every holder, a share
+    of an unexpected peer or of the wrong kind, a masked element outside Z_2^b."""
     TIMED_OUT = 7
     """No message from the client before the server closed the round (a dropout)."""
     BAD_SHARE = 8
@@ -50,7 +54,8 @@ class AbortReason(enum.IntEnum):
     INSUFFICIENT_SHARES = 3
     """Fewer than ``t`` valid shares of a secret the server needs."""
     INCONSISTENT_SHARES = 4
-    """Shares reconstruct to a key that does not match its advertised public key."""
+    """Shares of s_u^SK reconstruct to a key that does not match the advertised s_u^PK, or shares
+    reconstruct to a value that is not a 32-byte secret: no aggregate is released."""
     INVALID_MESSAGE = 5
     """A client could not decode a message from the server."""
     KEY_AGREEMENT_FAILED = 6

@@ -225,7 +225,9 @@ class Server:
             wire.KeyEntry(u, self._keys[u].c_public, self._keys[u].s_public) for u in self._u1
         )
         self._enter(ServerPhase.SHARE_KEYS, self._u1)
-        return [(u, wire.encode_key_list(self.config, u, wire.KeyList(entries))) for u in self._u1]
+        body = wire.key_list_body(wire.KeyList(entries))
+        kind = wire.MessageType.KEY_LIST
+        return [(u, wire.envelope(self.config, kind, wire.SERVER_ID, u, body)) for u in self._u1]
 
     def _close_share_keys(self, live: list[int]) -> list[tuple[int, bytes]]:
         self._u2 = live
@@ -244,9 +246,10 @@ class Server:
 
     def _close_masked_input(self, live: list[int]) -> list[tuple[int, bytes]]:
         self._u3 = live
-        request = wire.UnmaskRequest(tuple(live))
+        body = wire.unmask_request_body(wire.UnmaskRequest(tuple(live)))
+        kind = wire.MessageType.UNMASK_REQUEST
         self._enter(ServerPhase.UNMASKING, live)
-        return [(v, wire.encode_unmask_request(self.config, v, request)) for v in live]
+        return [(v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)) for v in live]
 
     def _close_unmasking(self, live: list[int]) -> list[tuple[int, bytes]]:
         cfg = self.config

@@ -232,10 +232,16 @@ def decode_advertise_keys(data: bytes, config: RoundConfig, sender: int) -> Adve
     return AdvertiseKeys(bytes(body[:32]), bytes(body[32:]))
 
 
-def encode_key_list(config: RoundConfig, recipient: int, msg: KeyList) -> bytes:
+def key_list_body(msg: KeyList) -> bytes:
+    """The KeyList body, which is the same for every recipient: the server builds it once and
+    wraps it per recipient with :func:`envelope` (O(n) bytes per message, not O(n) packing)."""
     parts = [_U32.pack(len(msg.entries))]
     parts += [_KEY_ENTRY.pack(e.client, e.c_public, e.s_public) for e in msg.entries]
-    return envelope(config, MessageType.KEY_LIST, SERVER_ID, recipient, b"".join(parts))
+    return b"".join(parts)
+
+
+def encode_key_list(config: RoundConfig, recipient: int, msg: KeyList) -> bytes:
+    return envelope(config, MessageType.KEY_LIST, SERVER_ID, recipient, key_list_body(msg))
 
 
 def decode_key_list(data: bytes, config: RoundConfig, recipient: int) -> KeyList:
@@ -326,14 +332,21 @@ def decode_masked_input(data: bytes, config: RoundConfig, sender: int) -> Masked
     if len(body) != config.dim * config.width:
         raise _fail(f"masked input must be {config.dim * config.width} bytes, got {len(body)}")
     vector: RingArray = np.frombuffer(body, dtype=ring_dtype(config.bits))
-    if config.bits % 32 and bool(np.any(vector >> config.bits)):
+    # max() scans without the temporary array that ``vector >> bits`` would allocate.
+    if config.bits % 32 and vector.size and int(vector.max()) >> config.bits:
         raise _fail("masked input has elements outside Z_2^b", DropReason.INVALID_CONTENT)
     return MaskedInput(vector)
 
 
+def unmask_request_body(msg: UnmaskRequest) -> bytes:
+    """The UnmaskRequest body, the same for every recipient (see :func:`key_list_body`)."""
+    return _U32.pack(len(msg.survivors)) + np.asarray(msg.survivors, dtype=">u4").tobytes()
+
+
 def encode_unmask_request(config: RoundConfig, recipient: int, msg: UnmaskRequest) -> bytes:
-    body = _U32.pack(len(msg.survivors)) + b"".join(_U32.pack(s) for s in msg.survivors)
-    return envelope(config, MessageType.UNMASK_REQUEST, SERVER_ID, recipient, body)
+    return envelope(
+        config, MessageType.UNMASK_REQUEST, SERVER_ID, recipient, unmask_request_body(msg)
+    )
 
 
 def decode_unmask_request(data: bytes, config: RoundConfig, recipient: int) -> UnmaskRequest:

@@ -105,6 +105,7 @@ def assert_refuses(client: Client, data: bytes, reason: AbortReason) -> None:
     assert client.phase is ClientPhase.ABORTED
     assert client.abort_reason is reason
     assert client._held == {}  # no shares kept around to leak later
+    assert client._x.size == 0 and client._b == b"" and client._share_rand == b""
     with pytest.raises(StateError):
         client.handle(data)
 
@@ -353,6 +354,24 @@ def test_fixed_rand_makes_the_client_deterministic() -> None:
     h = Harness()
     twin = Client(h.config, 0, h.inputs[0], h.rands[0])
     assert twin.start() == h.clients[0].start()
+
+
+def test_client_forgets_each_secret_once_it_is_used() -> None:
+    """The sharing coefficients go after ShareKeys, x_u and b_u after MaskedInput (their buffer
+    too, not just a view of it), and the held shares after Unmasking."""
+    h = Harness()
+    c = h.clients[0]
+    x_buffer = c._x
+    h.step()
+    h.step()
+    assert c._share_rand == b"" and c._b != b""
+    h.step()
+    assert c._x.size == 0 and c._x.base is None and not np.shares_memory(c._x, x_buffer)
+    assert c._b == b"" and c._held
+    h.step()
+    assert c.phase is ClientPhase.COMPLETED and c._held == {}
+    assert h.server.result is not None
+    assert h.server.result.vector.tolist() == h.plain_sum(range(5))
 
 
 # --------------------------------------------------------------------------- server

@@ -3,8 +3,13 @@
 In ShareKeys, client u sends the server, for every holder v (itself included) and each kind
 (s_u^SK or b_u), ``SHA-256(label "secagg/v1/share-commit" | session_id | u32 u | u32 v | u8 kind
 | share 33 bytes)``. At Unmasking the server recomputes the commitment of each share a holder
-returns; a share that does not match is rejected and its sender dropped, so a tampered or wrong
-share can never reconstruct into a wrong secret - and never into a wrong aggregate.
+returns; a share that does not match is rejected and its sender dropped, so a holder that
+tampers with a share (or a corrupted share) cannot steer the reconstruction of u's secrets.
+
+What commitments do not cover: an *owner* that commits to shares lying on no single polynomial.
+For s_u^SK the server notices (the result must match s_u^PK: INCONSISTENT_SHARES); for b_u the
+secret is unchecked, so such an owner shifts the aggregate by noise of its choosing - no more
+than any client can do by choosing its input x_u, which secure aggregation never validates.
 
 Hiding: a share is a uniformly random field element (for t = 1 it is the 256-bit secret
 itself), and the hash is bound to the session and both ids, so a commitment tells the server
