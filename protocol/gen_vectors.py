@@ -209,6 +209,12 @@ def kdf_file() -> Json:
         )
     bad_peers = [(f"x25519_bad_low_order_{k}", v) for k, v in LOW_ORDER_POINTS.items()]
     bad_peers.append(("x25519_bad_short_public", pairs[1].public[:31]))
+    # A valid key with bit 255 set, and u + p for a valid u small enough: both name the same
+    # point as the canonical key, and both must be refused (SPEC 6.1).
+    top = bytearray(pairs[1].public)
+    top[31] |= 0x80
+    bad_peers.append(("x25519_bad_top_bit_set", bytes(top)))
+    bad_peers.append(("x25519_bad_u_plus_p", (9 + 2**255 - 19).to_bytes(32, "little")))
     for name, peer in bad_peers:
         assert not is_valid_public(peer)
         try:
@@ -282,8 +288,9 @@ def kdf_file() -> Json:
             "(SPEC.md sections 2, 3 and 6). session: config.encoded is RoundConfig.encode() and "
             "config.session_id = labeled_sha256('secagg/v1/session', encoded). labeled_sha256: "
             "SHA-256(u16be(len(label)) || label || parts...). x25519: raw 32-byte secrets and "
-            "publics, shared_secret = X25519(secret, peer_public); *_bad_* peers are low-order or "
-            "malformed and must be refused. hkdf: HKDF-SHA256(ikm=shared_secret, salt, info) "
+            "publics, shared_secret = X25519(secret, peer_public); *_bad_* peers are low-order, "
+            "non-canonical (u >= 2^255 - 19 as a little-endian integer) or malformed and must be "
+            "refused. hkdf: HKDF-SHA256(ikm=shared_secret, salt, info) "
             "with 32 bytes of output; pair_mask_seed passes (min(u,v), max(u,v)), "
             "share_encryption_key passes (sender, recipient)."
         ),

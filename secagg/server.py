@@ -163,7 +163,7 @@ class Server:
     def _on_advertise(self, sender: int, data: bytes) -> None:
         msg = wire.decode_advertise_keys(data, self.config, sender)
         if not (is_valid_public(msg.c_public) and is_valid_public(msg.s_public)):
-            raise DecodeError(DropReason.INVALID_CONTENT, "public key of low order")
+            raise DecodeError(DropReason.INVALID_CONTENT, "low-order or non-canonical key")
         self._keys[sender] = msg
 
     def _on_share_keys(self, sender: int, data: bytes) -> None:

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -204,6 +204,31 @@ def test_low_order_points_are_refused(point: bytes) -> None:
         pair.agree(point)
     with pytest.raises(keys.KeyAgreementError):
         keys.agree(SECRET, point)
+
+
+@given(secret=bytes32, top=st.booleans(), plus_p=st.booleans())
+@settings(max_examples=50)
+def test_non_canonical_encodings_of_a_real_key_are_refused(
+    secret: bytes, top: bool, plus_p: bool
+) -> None:
+    """Every other byte string that X25519 decodes to the same point as a real public key
+    (bit 255 set, or u + p when that fits in 255 bits) is refused, though OpenSSL accepts it."""
+    public = keys.KeyPair.from_secret(secret).public
+    u = int.from_bytes(public, "little")
+    assert keys.is_canonical(public) and u < P25519
+    if plus_p and u + P25519 < 2**255:
+        u += P25519
+    elif not top:
+        top = True  # u + p does not fit: the top bit is the only other encoding
+    alias = (u | (1 << 255 if top else 0)).to_bytes(32, "little")
+    assert alias != public
+    # The same point to X25519: the alias is not a different key, only a different spelling.
+    probe = X25519PrivateKey.from_private_bytes(SECRET)
+    assert probe.exchange(X25519PublicKey.from_public_bytes(alias)) == keys.agree(SECRET, public)
+    assert not keys.is_canonical(alias)
+    assert not keys.is_valid_public(alias)
+    with pytest.raises(keys.KeyAgreementError):
+        keys.agree(SECRET, alias)
 
 
 @pytest.mark.parametrize("length", [0, 1, 31, 33, 64])

@@ -504,7 +504,9 @@ def test_server_drops_clients_with_repeated_public_keys() -> None:
     assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 2, 3, 5])
 
 
-@pytest.mark.parametrize("which", ["same_key_twice", "low_order_c", "low_order_s", "copied"])
+@pytest.mark.parametrize(
+    "which", ["same_key_twice", "low_order_c", "low_order_s", "copied", "copied_top_bit"]
+)
 def test_server_drops_bad_advertisements(which: str) -> None:
     h = Harness(n=5, t=3)
     messages = h.replies()
@@ -516,8 +518,13 @@ def test_server_drops_bad_advertisements(which: str) -> None:
         bad = wire.AdvertiseKeys(LOW_ORDER_KEYS[1], good.s_public)
     elif which == "low_order_s":
         bad = wire.AdvertiseKeys(good.c_public, LOW_ORDER_KEYS[0])
-    else:
+    elif which == "copied":
         bad = wire.AdvertiseKeys(other.c_public, good.s_public)  # copies 3's key
+    else:
+        # 3's key with bit 255 set: the same X25519 point spelled differently, refused as
+        # non-canonical (the byte-level distinctness check alone would let it through).
+        alias = other.s_public[:31] + bytes([other.s_public[31] | 0x80])
+        bad = wire.AdvertiseKeys(good.c_public, alias)
     messages[2] = wire.encode_advertise_keys(h.config, 2, bad)
     h.deliver(messages)
     h.close()

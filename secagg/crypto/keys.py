@@ -8,10 +8,22 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 KEY_SIZE = 32
+_P25519 = 2**255 - 19
 
 
 class KeyAgreementError(ValueError):
-    """The peer's public key is invalid or of low order (the shared secret would be all zero)."""
+    """The peer's public key is malformed, non-canonical or of low order."""
+
+
+def is_canonical(public: bytes) -> bool:
+    """True when ``public`` is the one encoding of its point: 32 bytes with u < 2^255 - 19.
+
+    X25519 ignores bit 255 and reduces u mod p, so up to four byte strings name the same key.
+    Refusing all but the canonical one keeps "all public keys of a round are distinct" (checked
+    on bytes) equivalent to "all keys are distinct", so a copied key cannot pass as a new one
+    by setting its top bit.
+    """
+    return len(public) == KEY_SIZE and int.from_bytes(public, "little") < _P25519
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,8 @@ def agree(secret: bytes, peer_public: bytes) -> bytes:
 def _exchange(private: X25519PrivateKey, peer_public: bytes) -> bytes:
     if len(peer_public) != KEY_SIZE:
         raise KeyAgreementError("peer public key must be 32 bytes")
+    if not is_canonical(peer_public):
+        raise KeyAgreementError("peer public key is not canonically encoded")
     try:
         peer = X25519PublicKey.from_public_bytes(peer_public)
         # OpenSSL refuses an all-zero result, which is what low-order points produce.
@@ -64,8 +78,9 @@ _PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 
 
 def is_valid_public(public: bytes) -> bool:
-    """True when ``public`` is 32 bytes and not a low-order point (agreement would be all zero)."""
-    if len(public) != KEY_SIZE:
+    """True when ``public`` is 32 bytes, canonical (:func:`is_canonical`) and not a low-order
+    point (agreement with one would be all zero)."""
+    if not is_canonical(public):
         return False
     try:
         _PROBE.exchange(X25519PublicKey.from_public_bytes(public))
