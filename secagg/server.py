@@ -20,12 +20,13 @@ Masked inputs are added to one running sum as they arrive, so memory for vectors
 
 from __future__ import annotations
 
+import array
+import bisect
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from secagg import wire
 from secagg.config import RoundConfig
@@ -88,7 +89,7 @@ class Server:
         self._accepted: set[int] = set()
         self._keys: dict[int, wire.AdvertiseKeys] = {}
         self._ciphertexts: dict[int, dict[int, bytes]] = {}
-        self._commitments: dict[int, tuple[npt.NDArray[np.uint32], bytes]] = {}
+        self._commitments: dict[int, tuple[array.array[int], bytes]] = {}
         self._u1: list[int] = []
         self._u2: list[int] = []
         self._u3: list[int] = []
@@ -177,7 +178,7 @@ class Server:
         self._ciphertexts[sender] = dict(msg.ciphertexts)
         # Kept compactly (sorted holder ids + one blob) since this is O(n^2) for the round.
         self._commitments[sender] = (
-            np.asarray(holders, dtype=np.uint32),
+            array.array("I", holders),
             b"".join(ck + cm for _, ck, cm in msg.commitments),
         )
 
@@ -281,8 +282,9 @@ class Server:
 
     def _commitment(self, owner: int, holder: int, kind: wire.ShareKind) -> bytes:
         holders, blob = self._commitments[owner]
-        i = int(np.searchsorted(holders, holder))
-        if i == len(holders) or int(holders[i]) != holder:
+        # bisect on a compact array: a numpy call per share would cost more than the search.
+        i = bisect.bisect_left(holders, holder)
+        if i == len(holders) or holders[i] != holder:
             return b""  # no commitment: no share from this holder can match
         start = i * 2 * COMMITMENT_SIZE + kind * COMMITMENT_SIZE
         return blob[start : start + COMMITMENT_SIZE]

@@ -1095,12 +1095,12 @@ def _walk(obj: Any, seen: set[int]) -> Iterator[Any]:
 
 @pytest.mark.parametrize("bits", [17, 32, 64])
 def test_server_holds_one_running_sum(bits: int) -> None:
-    n, dim = 6, 128  # m != n, so the (n,) holder-id arrays cannot pass for a vector
+    n, dim = 6, 128
     h = Harness(n=n, t=3, dim=dim, bits=bits)
     h.step()
     h.step()
     width = h.config.width
-    # Each owner's commitments: a (holders,) uint32 id array and one 64-byte-per-holder blob,
+    # Each owner's commitments: a compact array of holder ids and one 64-byte-per-holder blob,
     # all smaller than a masked vector.
     assert n * 2 * 32 < dim * width
     for u, data in h.replies().items():
@@ -1113,9 +1113,11 @@ def test_server_holds_one_running_sum(bits: int) -> None:
         assert h.server._sum.shape == (dim,)
         assert h.server._sum.dtype == ring_dtype(bits)
         assert h.server._sum.flags.owndata and h.server._sum.flags.writeable
-        others = [a for a in arrays if a is not h.server._sum]
-        assert len(others) == n  # one holder-id array per owner in U2
-        assert all(a.dtype == np.uint32 and a.shape == (n,) for a in others)
+        assert [a for a in arrays if a is not h.server._sum] == []
+        assert sorted(h.server._commitments) == list(range(n))
+        for holders, blob in h.server._commitments.values():
+            assert list(holders) == list(range(n)) and holders.itemsize == 4
+            assert len(blob) == n * 2 * 32
         # No received vector kept as raw bytes either.
         big = [
             o
