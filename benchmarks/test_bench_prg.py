@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.conftest import keystream_seconds
+from benchmarks.conftest import keystream_seconds, report_ratio
 from secagg.crypto import prg
 
 M = 1_000_000
@@ -20,7 +20,7 @@ def test_prg_accumulate_vs_keystream(benchmark: Any) -> None:
     ratio = benchmark.stats.stats.min / floor
     benchmark.extra_info["keystream_floor_s"] = floor
     benchmark.extra_info["ratio_to_keystream"] = ratio
-    print(f"\nPRG accumulate of {M:,} uint32: {ratio:.2f}x the raw AES-CTR keystream time")
+    report_ratio(f"PRG accumulate of {M:,} uint32: {ratio:.2f}x the raw AES-CTR keystream time")
     assert acc.any()  # the keystream really landed in the accumulator
 
 
@@ -29,5 +29,5 @@ def test_prg_expand_64bit_vs_keystream(benchmark: Any) -> None:
     floor = keystream_seconds(8 * M)
     ratio = benchmark.stats.stats.min / floor
     benchmark.extra_info["ratio_to_keystream"] = ratio
-    print(f"\nPRG expand of {M:,} uint64: {ratio:.2f}x the raw AES-CTR keystream time")
+    report_ratio(f"PRG expand of {M:,} uint64: {ratio:.2f}x the raw AES-CTR keystream time")
     assert out.dtype == np.uint64 and out.shape == (M,)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.conftest import keystream_seconds
+from benchmarks.conftest import keystream_seconds, report_ratio
 from secagg import simulate_round
 
 N = 50
@@ -22,5 +22,5 @@ def test_full_round(benchmark: Any) -> None:
     floor = keystream_seconds(4 * DIM) * (N * N + N)
     ratio = benchmark.stats.stats.min / floor
     benchmark.extra_info["ratio_to_keystream"] = ratio
-    print(f"\nround n={N}, m={DIM:,}: {ratio:.2f}x the keystream floor of all its masks")
+    report_ratio(f"round n={N}, m={DIM:,}: {ratio:.2f}x the keystream floor of all its masks")
     assert int(result.aggregate[0]) == sum(range(N))
