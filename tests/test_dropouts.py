@@ -9,8 +9,11 @@ U3 and the responders U4, and every silenced client is dropped as TIMED_OUT in i
 
 from __future__ import annotations
 
+import copy
 import itertools
+import math
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +22,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import secagg
-from secagg import AbortReason, DropReason, ProtocolAbort, simulate_round
+from secagg import (
+    AbortReason,
+    Client,
+    Drop,
+    DropReason,
+    ProtocolAbort,
+    RoundConfig,
+    Server,
+    simulate_round,
+)
+from secagg.client import rand_size
+from secagg.crypto.prg import RingArray
 from secagg.simulate import ROUNDS
 
 NEVER = len(ROUNDS)
@@ -50,6 +64,38 @@ def drop_map(silent_from: Mapping[int, int]) -> dict[str, list[int]]:
     return out
 
 
+def short_round(sets: Sequence[Sequence[int]], threshold: int) -> int | None:
+    """The first round index whose set has fewer than ``threshold`` members, or None."""
+    return next((r for r, members in enumerate(sets) if len(members) < threshold), None)
+
+
+def check_drops(drops: Sequence[Drop], silent_from: Mapping[int, int], up_to: int) -> None:
+    """Exactly the clients silenced in rounds 0..up_to were dropped, as TIMED_OUT, in that round."""
+    expected = sorted((u, ROUNDS[r]) for u, r in silent_from.items() if r <= up_to)
+    assert sorted((d.client, d.phase.value) for d in drops) == expected, silent_from
+    assert all(d.reason is DropReason.TIMED_OUT for d in drops), silent_from
+
+
+def check_completed(
+    inputs: Sequence[npt.NDArray[np.uint64]],
+    silent_from: Mapping[int, int],
+    bits: int,
+    *,
+    aggregate: RingArray,
+    survivors: Sequence[int],
+    responders: Sequence[int],
+    drops: Sequence[Drop],
+) -> None:
+    """A completed round: U3 summed, U4 responded, every silenced client dropped in its round."""
+    u3, u4 = expected_sets(silent_from, len(inputs))[2:]
+    assert list(survivors) == u3, silent_from
+    assert list(responders) == u4, silent_from
+    assert aggregate.dtype == (np.uint32 if bits <= 32 else np.uint64)
+    assert aggregate.shape == (len(inputs[0]),)
+    assert [int(v) for v in aggregate] == plain_sum(inputs, u3, bits), silent_from
+    check_drops(drops, silent_from, NEVER - 1)
+
+
 def check_round(
     inputs: Sequence[npt.NDArray[np.uint64]],
     silent_from: Mapping[int, int],
@@ -58,26 +104,24 @@ def check_round(
     seed: int | None,
 ) -> bool:
     """Run one round and check it against the independent expectation; True if it completed."""
-    n = len(inputs)
-    sets = expected_sets(silent_from, n)
-    should_abort = min(len(s) for s in sets) < threshold
+    sets = expected_sets(silent_from, len(inputs))
     drop = drop_map(silent_from)
-    if should_abort:
+    if short_round(sets, threshold) is not None:
         with pytest.raises(ProtocolAbort) as info:
             simulate_round(inputs, threshold=threshold, bits=bits, drop=drop, seed=seed)
         assert info.value.reason is AbortReason.BELOW_THRESHOLD, (silent_from, threshold)
         return False
     result = simulate_round(inputs, threshold=threshold, bits=bits, drop=drop, seed=seed)
-    u3, u4 = sets[2], sets[3]
-    assert result.survivors == u3, (silent_from, threshold)
-    assert result.responders == u4, (silent_from, threshold)
-    assert result.aggregate.dtype == (np.uint32 if bits <= 32 else np.uint64)
-    assert result.aggregate.shape == (len(inputs[0]),)
-    assert [int(v) for v in result.aggregate] == plain_sum(inputs, u3, bits)
     assert result.client_aborts == {}
-    expected_drops = sorted((u, ROUNDS[r]) for u, r in silent_from.items() if r < NEVER)
-    assert sorted((d.client, d.phase.value) for d in result.drops) == expected_drops
-    assert all(d.reason is DropReason.TIMED_OUT for d in result.drops)
+    check_completed(
+        inputs,
+        silent_from,
+        bits,
+        aggregate=result.aggregate,
+        survivors=result.survivors,
+        responders=result.responders,
+        drops=result.drops,
+    )
     return True
 
 
@@ -120,6 +164,119 @@ def test_every_mixed_assignment(n: int) -> None:
             outcomes[check_round(inputs, silent, t, bits, seed=7)] += 1
     assert outcomes[True] > 0
     assert outcomes[False] > 0
+
+
+# --------------------------------------------------------------------------- exhaustive, forked
+#
+# 5^6 = 15625 patterns through simulate_round would take ~50 s per threshold (3-4 ms a run,
+# mostly X25519), so the patterns are run as a tree instead: every pattern that agrees on who
+# went silent in rounds 0..r shares the state of rounds 0..r, and the Client/Server state
+# machines are copied (deep, so branches cannot interfere) where the patterns part. Each
+# completed pattern still goes through all four rounds on its own copies; patterns that differ
+# only in silences after the round aborted share that one run (nothing happens after an abort).
+# Every pattern is checked on its own against the independent expectation.
+
+Pattern = tuple[int, ...]
+"""pattern[u]: the round index client u is silent from, or NEVER."""
+
+T = TypeVar("T")
+
+
+def fork(state: T, config: RoundConfig) -> T:
+    """An independent copy of protocol state; only the (frozen) round config is shared."""
+    return copy.deepcopy(state, {id(config): config})
+
+
+def run_every_assignment(
+    inputs: Sequence[npt.NDArray[np.uint64]], threshold: int, bits: int, seed: int
+) -> dict[Pattern, bool]:
+    """Run and check every pattern in {0, .., NEVER}^n; return pattern -> completed."""
+    n = len(inputs)
+    rng = np.random.default_rng(seed)
+    config = RoundConfig(
+        num_clients=n,
+        threshold=threshold,
+        dim=len(inputs[0]),
+        bits=bits,
+        session_nonce=rng.bytes(32),
+    )
+    clients = {u: Client(config, u, inputs[u], rng.bytes(rand_size(config))) for u in range(n)}
+    outcomes: dict[Pattern, bool] = {}
+
+    def record(silent_from: Mapping[int, int], completed: bool) -> None:
+        pattern = tuple(silent_from.get(u, NEVER) for u in range(n))
+        assert pattern not in outcomes, pattern
+        expected_abort = short_round(expected_sets(silent_from, n), threshold)
+        assert completed == (expected_abort is None), (pattern, threshold)
+        outcomes[pattern] = completed
+
+    def descend(
+        r: int,
+        server: Server,
+        clients: dict[int, Client],
+        prompts: Mapping[int, bytes],
+        silent_from: Mapping[int, int],
+    ) -> None:
+        """Play round r from ``server`` and ``clients`` (the ones not yet silent), which this
+        call owns, for every subset of ``clients`` going silent now."""
+        # A reply depends only on the prompt, so it is computed once and then delivered or lost;
+        # the server cannot tell a lost reply from one that was never computed.
+        replies = {u: c.start() if r == 0 else c.handle(prompts[u]) for u, c in clients.items()}
+        alive = sorted(clients)
+        for size in range(len(alive) + 1):
+            for silenced in itertools.combinations(alive, size):
+                answering = [u for u in alive if u not in silenced]
+                here = {**silent_from, **dict.fromkeys(silenced, r)}
+                branch = fork(server, config)
+                for u in answering:
+                    branch.receive(u, replies[u])
+                try:
+                    out = branch.advance()
+                except ProtocolAbort as exc:
+                    assert exc.reason is AbortReason.BELOW_THRESHOLD, (here, threshold)
+                    assert short_round(expected_sets(here, n), threshold) == r, (here, threshold)
+                    check_drops(branch.drops, here, r)
+                    # Nothing runs after an abort, so this one run is the whole run of every
+                    # pattern that also silences some of `answering` in a later round.
+                    for later in itertools.product(range(r + 1, NEVER + 1), repeat=len(answering)):
+                        record({**here, **dict(zip(answering, later, strict=True))}, False)
+                    continue
+                if r == NEVER - 1:
+                    assert out == []
+                    assert branch.result is not None
+                    check_completed(
+                        inputs,
+                        here,
+                        bits,
+                        aggregate=branch.result.vector,
+                        survivors=branch.result.survivors,
+                        responders=branch.result.responders,
+                        drops=branch.drops,
+                    )
+                    record(here, True)
+                    continue
+                assert sorted(v for v, _ in out) == answering, here
+                still_up = fork({u: clients[u] for u in answering}, config)
+                descend(r + 1, branch, still_up, dict(out), here)
+
+    descend(0, Server(config), clients, {}, {})
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    ("n", "threshold"), [(n, t) for n in (2, 3, 4, 5, 6) for t in range(1, n + 1)]
+)
+def test_every_mixed_assignment_every_threshold(n: int, threshold: int) -> None:
+    """All 5^n maps client -> {never, advertise_keys, .., unmasking}, for every t in 1..n, on
+    forked Client/Server state machines (n = 6: 15625 patterns per t)."""
+    # Both ring storage widths for every n: uint32 with a reduction mod 2^31, wrapping uint64.
+    bits = 64 if threshold % 2 else 31
+    inputs = make_inputs(n, 4, bits, seed=10 * n + threshold)
+    outcomes = run_every_assignment(inputs, threshold, bits, seed=threshold)
+    assert len(outcomes) == (NEVER + 1) ** n
+    # U4 is the smallest set, so a pattern completes iff at least t clients never go silent.
+    completing = sum(math.comb(n, k) * NEVER ** (n - k) for k in range(threshold, n + 1))
+    assert sum(outcomes.values()) == completing
 
 
 # --------------------------------------------------------------------------- threshold edge
