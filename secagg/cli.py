@@ -13,10 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg import __version__
-from secagg.config import ring_dtype_width
+from secagg.config import MAX_CLIENTS, MAX_DIM, RoundConfig, ring_dtype_width
 from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
 from secagg.crypto.prg import ring_dtype
-from secagg.errors import ProtocolAbort, SecAggError
+from secagg.errors import ConfigError, ProtocolAbort, SecAggError
 from secagg.simulate import ROUNDS, RoundResult, simulate_round
 
 
@@ -111,9 +111,10 @@ class ProgressBar:
         self.last_round = name
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self.last_round:
             self.stream.write("\n")
             self.stream.flush()
+        self.last_round = ""
 
 
 def _plain_sum(inputs: Sequence[npt.NDArray[Any]], ids: Sequence[int], bits: int) -> Any:
@@ -211,19 +212,45 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
     )
 
 
-def simulate_command(args: argparse.Namespace) -> int:
-    threshold = args.threshold if args.threshold is not None else args.clients // 2 + 1
+def validate_options(args: argparse.Namespace) -> int:
+    """The threshold, after checking every option the way :class:`RoundConfig` does: before
+    anything is allocated, so ``--dim`` or ``--clients`` above the limit fails at once."""
+    threshold: int = args.threshold if args.threshold is not None else args.clients // 2 + 1
     if not 1 <= args.bits <= 64:
-        sys.stderr.write("secagg: --bits must be in [1, 64]\n")
-        return 2
+        raise ConfigError(f"--bits must be in [1, 64], got {args.bits}")
     if threshold > args.clients:
-        sys.stderr.write(f"secagg: --threshold {threshold} exceeds --clients {args.clients}\n")
+        raise ConfigError(f"--threshold {threshold} exceeds --clients {args.clients}")
+    if args.clients > MAX_CLIENTS:
+        raise ConfigError(f"--clients must be at most {MAX_CLIENTS}, got {args.clients}")
+    if args.dim > MAX_DIM:
+        raise ConfigError(f"--dim must be at most {MAX_DIM}, got {args.dim}")
+    # Anything left that the round would refuse (the same checks, one source of truth).
+    RoundConfig(args.clients, threshold, args.dim, args.bits, session_nonce=bytes(32))
+    return threshold
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    threshold = validate_options(args)
+    bar = None if args.quiet else ProgressBar(sys.stderr, len(ROUNDS))
+    try:
+        return run_simulation(args, threshold, bar)
+    except MemoryError:
+        if bar is not None:
+            bar.close()
+        need = args.clients * args.dim * ring_dtype_width(args.bits)
+        sys.stderr.write(
+            f"secagg: out of memory: {args.clients} clients x {args.dim:,} values need "
+            f"{_size(need)} for the inputs alone (the round needs several times that); "
+            f"use a smaller --dim or fewer --clients\n"
+        )
         return 2
+
+
+def run_simulation(args: argparse.Namespace, threshold: int, bar: ProgressBar | None) -> int:
     rng: RandomSource = (
         Drbg(seed_bytes(args.seed), b"cli-scenario") if args.seed is not None else system_random
     )
     inputs, drop = make_scenario(args.clients, args.dim, args.dropout, args.bits, rng)
-    bar = None if args.quiet else ProgressBar(sys.stderr, len(ROUNDS))
     start = time.perf_counter()
     try:
         result = simulate_round(

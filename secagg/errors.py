@@ -41,6 +41,10 @@ class DropReason(enum.IntEnum):
     """No message from the client before the server closed the round (a dropout)."""
     BAD_SHARE = 8
     """An unmasking share that does not match the commitment its owner made in ShareKeys."""
+    PROMPT_MISMATCH = 9
+    """The reply echoes a prompt other than the one the server sent this client: the prompt was
+    altered, replaced or replayed in transit, so the client acted on a view the server does not
+    share (e.g. masked with a peer set other than U2), and its message cannot be used."""
 
 
 class AbortReason(enum.IntEnum):
@@ -60,6 +64,12 @@ class AbortReason(enum.IntEnum):
     """A client could not decode a message from the server."""
     KEY_AGREEMENT_FAILED = 6
     """X25519 agreement with an advertised public key failed (low-order point)."""
+    AGGREGATE_OUT_OF_RANGE = 7
+    """The unmasked sum has an element above ``count * quantization_range``, which the
+    survivors' quantized updates cannot add up to: some input was outside [0, L] (e.g. a
+    well-formed but forged masked input). Raised by the float layer
+    (:func:`~secagg.dequantize_sum`, so :func:`~secagg.aggregate_updates`), never by the
+    :class:`~secagg.Server`: the float sum would be wrong, so none is released."""
 
 
 class SecAggError(Exception):

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from secagg.crypto import prg
 from secagg.crypto.prg import RingArray
-from secagg.errors import ConfigError
+from secagg.errors import AbortReason, ConfigError, ProtocolAbort
 
 MAX_QUANTIZATION_RANGE = 1 << 53
 """Above this, float64 cannot hold every level exactly."""
@@ -61,6 +61,15 @@ class QuantizationConfig:
             )
         largest_sum = self.num_clients * L
         if self.modulus_range is None:
+            if largest_sum >= 1 << 64:
+                # (2^64 - 1) // L >= 2047 and (2^64 - 1) // n < 2^53 here, since L <= 2^53.
+                raise ConfigError(
+                    f"{self.num_clients} clients x quantization_range {L} = {largest_sum} >= "
+                    f"2^64: the sum cannot fit the largest ring (modulus_range 2^64). With "
+                    f"quantization_range {L} at most {((1 << 64) - 1) // L} clients fit; with "
+                    f"{self.num_clients} clients quantization_range can be at most "
+                    f"{((1 << 64) - 1) // self.num_clients}."
+                )
             object.__setattr__(self, "modulus_range", 1 << largest_sum.bit_length())
         m = self.modulus_range
         assert m is not None
@@ -108,11 +117,22 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
 
     ``rounding_seed`` (32 bytes) drives the rounding draws; NaN is refused, +-inf is clipped.
     """
-    v = np.asarray(x, dtype=np.float64)
+    # The messages name dtypes and shapes, never values: an update is private data.
+    try:
+        raw = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # e.g. ragged nested lists
+        raise ConfigError("update is not a vector of real numbers") from exc
+    if raw.dtype.kind not in "biufO":
+        raise ConfigError(f"update has dtype {raw.dtype}; quantize takes real numbers")
+    try:
+        v = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        # from None: numpy's message would quote the offending value.
+        raise ConfigError("update holds values that are not real numbers") from None
     if v.ndim != 1:
-        raise ValueError("quantize takes a 1-D vector; flatten model updates first")
+        raise ConfigError("quantize takes a 1-D vector; flatten model updates first")
     if np.isnan(v).any():
-        raise ValueError("update contains NaN")
+        raise ConfigError("update contains NaN")
     c = qc.clipping_range
     clipped = int(np.count_nonzero((v < -c) | (v > c)))
     # (x / c + 1) * L / 2 rather than (x + c) * L / 2c: no intermediate overflows for huge c.
@@ -129,10 +149,17 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
 def dequantize_sum(
     total: npt.ArrayLike, count: int, qc: QuantizationConfig
 ) -> npt.NDArray[np.float64]:
-    """The float sum of ``count`` clients from the ring sum: total * Delta - count * c."""
+    """The float sum of ``count`` clients from the ring sum: total * Delta - count * c.
+
+    A total with an element above ``count * quantization_range`` cannot be the sum of ``count``
+    quantized updates (an input was out of range, e.g. a forged masked input): it raises
+    :class:`~secagg.ProtocolAbort` with ``AGGREGATE_OUT_OF_RANGE`` and no float sum is released.
+    """
     t = np.asarray(total)
     if t.size and int(t.max()) > count * qc.quantization_range:
-        raise ValueError(
-            "ring sum exceeds count * quantization_range: it cannot come from count clients"
+        raise ProtocolAbort(
+            AbortReason.AGGREGATE_OUT_OF_RANGE,
+            f"ring sum exceeds {count} x quantization_range {qc.quantization_range}: it cannot "
+            f"come from the quantized updates of {count} clients",
         )
     return t.astype(np.float64) * qc.step - count * qc.clipping_range

@@ -99,11 +99,22 @@ class RoundResult:
 def _as_ring_inputs(
     inputs: Sequence[npt.ArrayLike] | npt.NDArray[Any], bits: int
 ) -> list[npt.NDArray[np.uint64]]:
-    if isinstance(inputs, np.ndarray) and inputs.ndim == 2:
+    if isinstance(inputs, np.ndarray):
+        if inputs.ndim != 2:
+            raise ConfigError(
+                f"inputs as one array must be 2-D (a row per client), got shape {inputs.shape}"
+            )
         rows: Iterable[npt.ArrayLike] = list(inputs)
+    elif isinstance(inputs, (str, bytes)) or not isinstance(inputs, Iterable):
+        raise ConfigError(
+            f"inputs must be a sequence of 1-D integer arrays, got {type(inputs).__name__}"
+        )
     else:
         rows = inputs
-    arrays = [np.asarray(x) for x in rows]
+    try:
+        arrays = [np.asarray(x) for x in rows]
+    except (TypeError, ValueError) as exc:  # e.g. a ragged nested list
+        raise ConfigError("inputs must be a sequence of 1-D integer arrays") from exc
     if not arrays:
         raise ConfigError("inputs must hold at least one client's vector")
     dim = arrays[0].shape
@@ -124,10 +135,31 @@ def _as_int(name: str, value: object) -> int:
     return int(value)
 
 
-def _silence_schedule(drop: Mapping[str, Iterable[int]] | None, n: int) -> dict[int, int]:
+def random_source(seed: object, label: bytes) -> RandomSource:
+    """The Drbg for a user-facing ``seed`` (a non-negative int, numpy int or bytes), or the OS
+    CSPRNG for None; any other seed raises :class:`~secagg.ConfigError`."""
+    if seed is None:
+        return system_random
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, (int, bytes)):
+        raise ConfigError(f"seed must be a non-negative int or bytes, got {type(seed).__name__}")
+    if isinstance(seed, int) and seed < 0:
+        raise ConfigError("seed must be a non-negative int or bytes, got a negative int")
+    return Drbg(seed_bytes(seed), label)
+
+
+def _silence_schedule(drop: object, n: int) -> dict[int, int]:
+    if drop is None:
+        return {}
+    if not isinstance(drop, Mapping):
+        raise ConfigError(
+            "drop must be a mapping from round name to client ids, e.g. "
+            f"{{'share_keys': [1]}}, got {type(drop).__name__}"
+        )
     silent_from: dict[int, int] = {}
-    for name, ids in (drop or {}).items():
-        if name not in ROUNDS:
+    for name, ids in drop.items():
+        if not isinstance(name, str) or name not in ROUNDS:
             raise ConfigError(f"unknown round {name!r} in drop; rounds are {', '.join(ROUNDS)}")
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
             raise ConfigError(f"drop[{name!r}] must be a collection of client ids")
@@ -155,15 +187,20 @@ def simulate_round(
     message on the simulated wire and may replace it or lose it (return None). ``seed`` makes the
     whole run reproducible - it then also decides every key, so never use it in production.
 
-    Raises :class:`~secagg.ProtocolAbort` when fewer than ``threshold`` clients remain at any round.
+    Raises :class:`~secagg.ConfigError` for invalid parameters (inputs, threshold, bits, drop,
+    seed, hooks) before any message is sent, and :class:`~secagg.ProtocolAbort` when fewer than
+    ``threshold`` clients remain at any round.
     """
     bits, threshold = _as_int("bits", bits), _as_int("threshold", threshold)
     if not 1 <= bits <= 64:
         raise ConfigError(f"bits must be an int in [1, 64], got {bits!r}")
+    for name, hook in (("intercept", intercept), ("progress", progress)):
+        if hook is not None and not callable(hook):
+            raise ConfigError(f"{name} must be callable or None, got {type(hook).__name__}")
+    rng = random_source(seed, b"simulate")
     xs = _as_ring_inputs(inputs, bits)
     n = len(xs)
     silent_from = _silence_schedule(drop, n)
-    rng: RandomSource = Drbg(seed_bytes(seed), b"simulate") if seed is not None else system_random
     config = RoundConfig(
         num_clients=n, threshold=threshold, dim=xs[0].shape[0], bits=bits, session_nonce=rng(32)
     )

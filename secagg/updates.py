@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
+from secagg.errors import ConfigError
 from secagg.quantize import QuantizationConfig, dequantize_sum, quantize
-from secagg.simulate import Intercept, Progress, RoundResult, simulate_round
+from secagg.simulate import Intercept, Progress, RoundResult, random_source, simulate_round
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +51,33 @@ def aggregate_updates(
     is exact up to quantization: per value, |error| <= n * step + 4 * eps * n * clipping_range,
     where step = 2 * clipping_range / quantization_range and the second term is float64 rounding
     (it only matters for quantization_range near 2^53); the error is zero in expectation.
-    ``modulus_range`` defaults to the smallest safe power of two; a setting whose sum could wrap
-    raises :class:`~secagg.ConfigError`.
+    ``modulus_range`` defaults to the smallest safe power of two; a setting whose sum could wrap,
+    like any other invalid parameter or update, raises :class:`~secagg.ConfigError`.
+    :class:`~secagg.ProtocolAbort` means no float sum is released: the round aborted (e.g.
+    ``BELOW_THRESHOLD``), or its ring sum is one the survivors' quantized updates cannot add up
+    to (``AGGREGATE_OUT_OF_RANGE``: an out-of-range input, e.g. a forged masked input).
     """
+    if (
+        isinstance(updates, (str, bytes))
+        or not isinstance(updates, (Sequence, np.ndarray))
+        or (isinstance(updates, np.ndarray) and updates.ndim == 0)
+    ):
+        raise ConfigError(
+            f"updates must be a sequence of 1-D float arrays, got {type(updates).__name__}"
+        )
     qc = QuantizationConfig(
         num_clients=len(updates),
         clipping_range=clipping_range,
         quantization_range=quantization_range,
         modulus_range=modulus_range,
     )
-    rng: RandomSource = Drbg(seed_bytes(seed), b"rounding") if seed is not None else system_random
-    quantized = [quantize(x, qc, rng(32)) for x in updates]
+    rng = random_source(seed, b"rounding")
+    quantized = []
+    for u, x in enumerate(updates):
+        try:
+            quantized.append(quantize(x, qc, rng(32)))
+        except ConfigError as exc:
+            raise ConfigError(f"updates[{u}]: {exc}") from None
     result = simulate_round(
         [q.values for q in quantized],
         threshold=threshold,

@@ -4,6 +4,7 @@ float-level aggregate_updates."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any, cast
 
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import secagg
-from secagg import ConfigError, ProtocolAbort, RoundResult, SecAggError, simulate_round
+from secagg import ConfigError, ProtocolAbort, RoundResult, SecAggError, simulate_round, wire
 from secagg.simulate import ROUNDS
 
 Wire = list[tuple[str, int | None, int | None, bytes]]
@@ -86,6 +87,48 @@ def test_invalid_arguments_raise_config_error(inputs: Any, kwargs: dict[str, Any
         simulate_round(inputs, seed=1, **kwargs)
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, SecAggError)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "kwargs", "message"),
+    [
+        # drop must be a mapping: a list, a string or a set used to escape as AttributeError.
+        (GOOD, {"drop": [1]}, "drop must be a mapping"),
+        (GOOD, {"drop": "share_keys"}, "drop must be a mapping"),
+        (GOOD, {"drop": {1}}, "drop must be a mapping"),
+        (GOOD, {"drop": {0: [1]}}, "unknown round 0"),
+        (GOOD, {"drop": {"share_keys": 1}}, "must be a collection of client ids"),
+        (GOOD, {"drop": {"share_keys": [True]}}, "not in [0, 4)"),
+        (GOOD, {"drop": {"unmasking": [np.int64(4)]}}, "not in [0, 4)"),
+        # seeds: ValueError / TypeError from the DRBG before.
+        (GOOD, {"seed": -1}, "seed must be a non-negative int or bytes"),
+        (GOOD, {"seed": "a"}, "seed must be a non-negative int or bytes, got str"),
+        (GOOD, {"seed": 1.5}, "seed must be a non-negative int or bytes, got float"),
+        (GOOD, {"seed": True}, "got bool"),
+        (GOOD, {"seed": bytearray(b"ab")}, "got bytearray"),
+        # inputs that are not a sequence of rows: TypeError before.
+        (None, {}, "inputs must be a sequence of 1-D integer arrays, got NoneType"),
+        (5, {}, "inputs must be a sequence of 1-D integer arrays, got int"),
+        ("abc", {}, "got str"),
+        (np.zeros(3, np.uint32), {}, "must be 2-D"),
+        (np.zeros((2, 2, 2), np.uint32), {}, "must be 2-D"),
+        ([], {}, "at least one client"),
+        ([[1, 2], [3]], {}, "all must be 1-D of shape (2,)"),
+        ([np.zeros(3, np.float32)] * 3, {}, "must be unsigned integers"),
+        ([np.array([0, 256], np.uint16)] * 3, {"bits": 8}, "outside [0, 2**8)"),
+        ([np.zeros(0, np.uint32)] * 3, {}, "dim must be in"),
+        # hooks that cannot be called: TypeError mid-round before.
+        (GOOD, {"intercept": 5}, "intercept must be callable"),
+        (GOOD, {"progress": "bar"}, "progress must be callable"),
+    ],
+)
+def test_invalid_parameters_raise_config_error_with_a_message(
+    inputs: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    kwargs = {"threshold": 2, "seed": 1, **kwargs}
+    with pytest.raises(ConfigError) as info:
+        simulate_round(inputs, **kwargs)
+    assert message in str(info.value)
 
 
 def test_valid_edge_inputs_are_accepted() -> None:
@@ -170,10 +213,19 @@ def test_unseeded_runs_differ() -> None:
     assert wire_a[0][3] != wire_b[0][3]
 
 
-@pytest.mark.parametrize("bad", [-1, True, 1.5, "seed"])
+@pytest.mark.parametrize("bad", [-1, True, False, 1.5, "seed", bytearray(1), [1]])
 def test_bad_seed_is_refused(bad: Any) -> None:
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(ConfigError, match="seed must be"):
         simulate_round(ints(2, 2), threshold=1, seed=bad)
+    with pytest.raises(ConfigError, match="seed must be"):
+        secagg.aggregate_updates([np.zeros(2)] * 2, threshold=1, seed=bad)
+
+
+def test_numpy_int_seed_is_the_same_as_the_int() -> None:
+    inputs = ints(3, 4, seed=9)
+    _, wire_a = run_captured(inputs, 11, threshold=2)
+    _, wire_b = run_captured(inputs, cast("int", np.uint16(11)), threshold=2)
+    assert wire_a == wire_b
 
 
 # --------------------------------------------------------------------------- costs
@@ -202,9 +254,10 @@ def test_costs_per_round() -> None:
         assert r.server_cpu_seconds >= 0
         per = r.per_client()
         assert per["upload_bytes"] == r.client_to_server_bytes / r.client_messages
-    # Known sizes: header 48 + digest 32 around each body.
+    # Known sizes: header 48 + digest 32 around each body; replies to a prompt start with its
+    # 32-byte digest (the prompt echo, SPEC 5.7).
     assert costs["advertise_keys"].client_to_server_bytes == n * (48 + 64 + 32)
-    assert costs["masked_input"].client_to_server_bytes == 5 * (48 + dim * 8 + 32)
+    assert costs["masked_input"].client_to_server_bytes == 5 * (48 + 32 + dim * 8 + 32)
     assert costs["share_keys"].server_to_client_bytes == 6 * (48 + 4 + 6 * 68 + 32)
     assert costs.total_bytes == sum(len(m) for *_, m in log)
     assert costs.client_cpu_seconds >= 0
@@ -321,6 +374,89 @@ def test_float_sum_is_reproducible_with_a_seed() -> None:
 def test_unsafe_quantization_settings_are_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         secagg.aggregate_updates(floats(5, 4, 1.0, 1), threshold=3, seed=1, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("updates", "kwargs", "message"),
+    [
+        (None, {}, "updates must be a sequence of 1-D float arrays, got NoneType"),
+        (np.float64(1.0), {}, "updates must be a sequence"),
+        ("abc", {}, "got str"),
+        ([], {}, "num_clients must be a positive int"),
+        ([np.zeros((2, 2))] * 3, {}, "updates[0]: quantize takes a 1-D vector"),
+        ([1.0, 2.0, 3.0], {}, "updates[0]: quantize takes a 1-D vector"),
+        ([np.zeros(2), np.array([0.0, np.nan])], {}, "updates[1]: update contains NaN"),
+        ([np.array(["0.5", "1"])] * 3, {}, "updates[0]: update has dtype <U3"),
+        ([np.zeros(2, complex)] * 3, {}, "update has dtype complex128"),
+        ([[0.0, {}]] * 3, {}, "updates[0]: update holds values that are not real numbers"),
+        ([np.zeros(2), np.zeros(3), np.zeros(2)], {}, "all must be 1-D of shape (2,)"),
+        ([np.zeros(0)] * 3, {}, "dim must be in"),
+        ([np.zeros(2)] * 3, {"drop": [1]}, "drop must be a mapping"),
+        ([np.zeros(2)] * 3, {"drop": {"unmask": [1]}}, "unknown round 'unmask'"),
+        ([np.zeros(2)] * 3, {"threshold": 4}, "threshold must be in [1, num_clients=3]"),
+        ([np.zeros(2)] * 3, {"seed": -1}, "seed must be a non-negative int"),
+    ],
+)
+def test_invalid_updates_raise_config_error(
+    updates: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    kwargs = {"threshold": 2, "seed": 1, **kwargs}
+    with pytest.raises(ConfigError) as info:
+        secagg.aggregate_updates(updates, **kwargs)
+    assert message in str(info.value)
+
+
+def test_forged_masked_input_outside_the_range_aborts_with_a_typed_error() -> None:
+    """A well-formed masked input that adds n * L + 1 to one element passes every wire check
+    (it is in Z_2^b), so the unmasked ring sum is n * L + 1: more than n clients' quantized
+    updates can add up to. aggregate_updates refuses to dequantize it (it raised a bare
+    ValueError before) and releases no float sum."""
+    n, levels, target = 4, 100, 2
+    updates = [np.full(3, -1.0)] * n  # every value quantizes to level 0: the true ring sum is 0
+    kwargs: dict[str, Any] = {"threshold": 3, "clipping_range": 1.0, "quantization_range": levels}
+    honest = secagg.aggregate_updates(updates, seed=3, **kwargs)
+    assert honest.quantization.modulus_range == 512  # n * L = 400 < 512
+    assert [int(v) for v in honest.round.aggregate] == [0, 0, 0]
+    config = honest.round.config
+    assert config is not None
+    forged: list[int] = []
+
+    def forge(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
+        if (name, sender) != ("masked_input", target):
+            return payload
+        msg = wire.decode_masked_input(payload, config, target)
+        vector = msg.vector.copy()
+        vector[1] = (int(vector[1]) + n * levels + 1) % config.modulus
+        forged.append(target)
+        return wire.encode_masked_input(config, target, replace(msg, vector=vector))
+
+    # The forgery is accepted at the ring level: nobody is dropped, and the sum is off by n*L+1.
+    ring = simulate_round(
+        [np.zeros(3, np.uint64)] * n, threshold=3, bits=config.bits, seed=3, intercept=forge
+    )
+    assert forged == [target]
+    assert ring.drops == () and ring.survivors == list(range(n))
+    assert [int(v) for v in ring.aggregate] == [0, n * levels + 1, 0]
+
+    with pytest.raises(ProtocolAbort) as info:
+        secagg.aggregate_updates(updates, seed=3, intercept=forge, **kwargs)
+    assert isinstance(info.value, SecAggError)
+    assert info.value.reason is secagg.AbortReason.AGGREGATE_OUT_OF_RANGE
+    assert "4 x quantization_range 100" in info.value.detail
+
+
+def test_default_modulus_beyond_2_64_names_the_limits() -> None:
+    """No modulus_range given: the message must not blame one (it said 'modulus_range must be a
+    power of two ... got 7378...' before) but say what fits in the largest ring."""
+    updates = [np.zeros(1)] * 4096
+    with pytest.raises(ConfigError) as info:
+        secagg.aggregate_updates(updates, threshold=3000, quantization_range=1 << 53)
+    message = str(info.value)
+    assert "modulus_range must be a power of two" not in message
+    assert "4096 clients x quantization_range 9007199254740992" in message
+    assert ">= 2^64" in message and "cannot fit the largest ring" in message
+    assert "at most 2047 clients fit" in message  # 2047 * 2^53 < 2^64 <= 2048 * 2^53
+    assert f"quantization_range can be at most {(1 << 52) - 1}" in message
 
 
 def test_exactly_fitting_modulus_is_accepted() -> None:

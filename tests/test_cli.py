@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
+from secagg import cli
 from secagg.cli import main
+from secagg.config import MAX_CLIENTS, MAX_DIM
 from secagg.simulate import ROUNDS
 
 BASE = ["simulate", "--clients", "8", "--dim", "50", "--seed", "1", "--quiet"]
@@ -188,3 +191,61 @@ def test_threshold_equal_to_clients_without_dropout_succeeds(
     assert report["correct"] is True
     assert report["dropped"] == []
     assert report["survivors"] == report["responders"] == 5
+
+
+def _no_allocation(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the inputs were allocated before the options were validated")
+
+
+@pytest.mark.parametrize(
+    ("extra", "limit"),
+    [
+        (["--dim", str(MAX_DIM + 1)], f"--dim must be at most {MAX_DIM}, got {MAX_DIM + 1}"),
+        (["--dim", str(10**12)], f"--dim must be at most {MAX_DIM}, got {10**12}"),
+        (
+            ["--clients", str(MAX_CLIENTS + 1), "--threshold", "8"],
+            f"--clients must be at most {MAX_CLIENTS}, got {MAX_CLIENTS + 1}",
+        ),
+        (["--bits", "65"], "--bits must be in [1, 64], got 65"),
+        (["--threshold", "9"], "--threshold 9 exceeds --clients 8"),
+    ],
+)
+def test_options_over_the_limits_fail_before_any_allocation(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    limit: str,
+) -> None:
+    """--dim above MAX_DIM used to allocate clients x dim values first (a MemoryError with a
+    traceback and exit 1, the 'aggregate differs' code). Now it is refused up front, exit 2."""
+    monkeypatch.setattr(cli, "make_scenario", _no_allocation)
+    monkeypatch.setattr(cli, "simulate_round", _no_allocation)
+    start = time.perf_counter()
+    code = main(["simulate", "--clients", "8", "--dim", "4", *extra])
+    assert time.perf_counter() - start < 5
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"secagg: {limit}\n"
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("where", ["make_scenario", "simulate_round"])
+@pytest.mark.parametrize("quiet", [True, False])
+def test_out_of_memory_is_a_clear_message_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, where: str, quiet: bool
+) -> None:
+    def out_of_memory(*args: Any, **kwargs: Any) -> Any:
+        raise MemoryError
+
+    monkeypatch.setattr(cli, where, out_of_memory)
+    argv = ["simulate", "--clients", "8", "--dim", "2000", "--bits", "40", "--seed", "1"]
+    code = main([*argv, "--quiet"] if quiet else argv)
+    assert code == 2
+    captured = capsys.readouterr()
+    last = captured.err.splitlines()[-1]
+    assert last == (
+        "secagg: out of memory: 8 clients x 2,000 values need 128.0 KB for the inputs alone"
+        " (the round needs several times that); use a smaller --dim or fewer --clients"
+    )
+    assert "Traceback" not in captured.err
+    assert captured.out == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secagg.crypto import prg
-from secagg.errors import ConfigError
+from secagg.errors import AbortReason, ConfigError, ProtocolAbort, SecAggError
 from secagg.quantize import (
     MAX_QUANTIZATION_RANGE,
     QuantizationConfig,
@@ -99,8 +100,35 @@ def test_power_of_two_moduli_are_accepted(bits: int) -> None:
 
 
 def test_default_modulus_above_2_64_is_refused() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as info:
         QuantizationConfig(num_clients=1 << 12, quantization_range=MAX_QUANTIZATION_RANGE)
+    assert str(info.value) == (
+        "4096 clients x quantization_range 9007199254740992 = 36893488147419103232 >= 2^64: the "
+        "sum cannot fit the largest ring (modulus_range 2^64). With quantization_range "
+        "9007199254740992 at most 2047 clients fit; with 4096 clients quantization_range can be "
+        "at most 4503599627370495."
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "L"),  # just past the largest ring, for small and large n
+    [(1 << 11, 1 << 53), (3000, (1 << 53) - 1), (1 << 20, 1 << 44), (1 << 20, (1 << 44) + 1)],
+)
+def test_default_modulus_limits_in_the_message_are_exact(n: int, L: int) -> None:  # noqa: N803
+    with pytest.raises(ConfigError) as info:
+        QuantizationConfig(num_clients=n, quantization_range=L)
+    message = str(info.value)
+    assert "power of two" not in message
+    max_n, max_l = ((1 << 64) - 1) // L, ((1 << 64) - 1) // n
+    assert f"at most {max_n} clients fit" in message
+    assert f"quantization_range can be at most {max_l}." in message
+    # Both limits are tight: they fit the largest ring, one more does not.
+    assert QuantizationConfig(num_clients=max_n, quantization_range=L).bits == 64
+    assert QuantizationConfig(num_clients=n, quantization_range=max_l).bits == 64
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=max_n + 1, quantization_range=L)
+    with pytest.raises(ConfigError):
+        QuantizationConfig(num_clients=n, quantization_range=max_l + 1)
 
 
 @pytest.mark.parametrize(
@@ -168,8 +196,15 @@ def test_wide_rings_do_not_wrap_at_max_clients(bits: int) -> None:
 
 def test_dequantize_sum_refuses_impossible_totals() -> None:
     qc = QuantizationConfig(num_clients=4, quantization_range=100)
-    with pytest.raises(ValueError):
+    with pytest.raises(ProtocolAbort) as info:
         dequantize_sum(np.array([0, 201], dtype=np.uint32), 2, qc)
+    assert isinstance(info.value, SecAggError)
+    assert info.value.reason is AbortReason.AGGREGATE_OUT_OF_RANGE
+    assert info.value.detail == (
+        "ring sum exceeds 2 x quantization_range 100: it cannot come from the quantized updates "
+        "of 2 clients"
+    )
+    assert "201" not in str(info.value)  # no element of the sum in the message
     assert dequantize_sum(np.array([0, 200], dtype=np.uint32), 2, qc).tolist() == [-16.0, 16.0]
     assert dequantize_sum(np.array([], dtype=np.uint32), 2, qc).shape == (0,)
 
@@ -255,16 +290,32 @@ def test_clipping_count_and_infinities() -> None:
 @pytest.mark.parametrize("x", [[np.nan], [0.0, np.nan, 1.0], [float("nan")] * 3, [np.inf, -np.nan]])
 def test_nan_is_refused(x: list[float]) -> None:
     qc = QuantizationConfig(num_clients=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="update contains NaN"):
         quantize(np.array(x), qc, SEED)
 
 
 def test_non_vectors_are_refused() -> None:
     qc = QuantizationConfig(num_clients=2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="1-D"):
         quantize(np.zeros((2, 2)), qc, SEED)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="1-D"):
         quantize(np.float64(1.0), qc, SEED)
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (np.array(["1.5", "2"]), "dtype <U3"),  # numpy would happily parse these as floats
+        (np.array([b"1"]), "dtype |S1"),
+        (np.array([1 + 2j, 0j]), "dtype complex128"),
+        ([0.5, {}], "not real numbers"),
+        ([[0.5], [1.0, 2.0]], "not a vector of real numbers"),
+    ],
+)
+def test_non_real_updates_are_refused(x: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        quantize(x, QuantizationConfig(num_clients=2), SEED)
+    assert "1.5" not in str(info.value)  # no value of the update in the message
 
 
 def test_bad_rounding_seed() -> None:
