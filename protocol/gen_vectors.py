@@ -21,6 +21,7 @@ to the end is also a check of the specification.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import struct
@@ -698,6 +699,7 @@ def decoded_json(msg: Any) -> Json:
         }
     if isinstance(msg, wire.ShareKeys):
         return {
+            "prompt": msg.prompt.hex(),
             "ciphertexts": [{"peer": peer, "ciphertext": ct.hex()} for peer, ct in msg.ciphertexts],
             "commitments": [
                 {"holder": v, "c_key": ck.hex(), "c_mask": cm.hex()}
@@ -709,15 +711,16 @@ def decoded_json(msg: Any) -> Json:
             "ciphertexts": [{"peer": peer, "ciphertext": ct.hex()} for peer, ct in msg.ciphertexts]
         }
     if isinstance(msg, wire.MaskedInput):
-        return {"vector": ints(msg.vector)}
+        return {"prompt": msg.prompt.hex(), "vector": ints(msg.vector)}
     if isinstance(msg, wire.UnmaskRequest):
         return {"survivors": list(msg.survivors)}
     if isinstance(msg, wire.UnmaskResponse):
         return {
+            "prompt": msg.prompt.hex(),
             "shares": [
                 {"peer": peer, "kind": kind.name, "share": field_hex(value)}
                 for peer, kind, value in msg.shares
-            ]
+            ],
         }
     raise TypeError(type(msg).__name__)
 
@@ -758,27 +761,52 @@ def wire_file() -> Json:
     adv = wire.encode_advertise_keys(small, 2, wire.AdvertiseKeys(keys[0], keys[1]))
     entries = tuple(wire.KeyEntry(c, keys[2 * i], keys[2 * i + 1]) for i, c in enumerate((0, 1, 3)))
     key_list = wire.encode_key_list(small, 1, wire.KeyList(entries))
+    # Every reply starts with the digest of the prompt it answers (SPEC.md 5.7). The prompts the
+    # replies below answer are cases of their own (a reply's "echoes" names it), built from
+    # values drawn above, so the random values of every other case stay what they were.
+    everyone = tuple(wire.KeyEntry(c, keys[2 * c], keys[2 * c + 1]) for c in range(4))
+    key_list_0 = wire.encode_key_list(small, 0, wire.KeyList(everyone))
+    forward_1 = wire.encode_share_forward(
+        small, 1, wire.ShareForward(((0, cts[0]), (2, cts[3]), (3, cts[2])))
+    )
+    forward_wide = wire.encode_share_forward(wide, 2, wire.ShareForward(((0, cts[1]), (1, cts[2]))))
+    forward_full = wire.encode_share_forward(full, 0, wire.ShareForward(((1, cts[3]),)))
+    request_3 = wire.encode_unmask_request(small, 3, wire.UnmaskRequest((0, 1, 3)))
+    request_1 = wire.encode_unmask_request(small, 1, wire.UnmaskRequest((0, 1, 3)))
+    echo = wire.prompt_digest
     # Commitments are opaque 32-byte strings to a decoder; their own stream keeps every other
     # value of this file what it was before ShareKeys carried them.
     rc = rng("wire/commitments")
     commitments = tuple((v, rc(32), rc(32)) for v in (0, 1, 2, 3))
     share_keys = wire.encode_share_keys(
-        small, 0, wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])), commitments)
+        small,
+        0,
+        wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])), commitments, echo(key_list_0)),
     )
     # Decodes: that the holders are exactly {sender} and the recipients is the server's content
     # rule (SPEC.md 10.3), which needs U1; round.json has the rounds where it fails.
     share_keys_other_holders = wire.encode_share_keys(
-        small, 0, wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])), commitments[1:])
+        small,
+        0,
+        wire.ShareKeys(((1, cts[0]), (2, cts[1]), (3, cts[2])), commitments[1:], echo(key_list_0)),
     )
     forward = wire.encode_share_forward(small, 3, wire.ShareForward(((0, cts[3]), (2, cts[1]))))
-    masked = wire.encode_masked_input(
-        small, 1, wire.MaskedInput(np.array([0, 1, 200, 255], dtype=np.uint32))
+    y_small = np.array([0, 1, 200, 255], dtype=np.uint32)
+    masked = wire.encode_masked_input(small, 1, wire.MaskedInput(y_small, echo(forward_1)))
+    # Decodes too: a decoder does not compare the echo with anything; the server does (SPEC.md
+    # 5.7), and would drop client 1 for this one.
+    masked_other_prompt = wire.encode_masked_input(
+        small, 1, wire.MaskedInput(y_small, echo(forward))
     )
     masked_wide = wire.encode_masked_input(
-        wide, 2, wire.MaskedInput(np.array([0, (1 << 40) - 1, 12345], dtype=np.uint64))
+        wide,
+        2,
+        wire.MaskedInput(np.array([0, (1 << 40) - 1, 12345], dtype=np.uint64), echo(forward_wide)),
     )
     masked_full = wire.encode_masked_input(
-        full, 0, wire.MaskedInput(np.array([0xFFFFFFFF, 0], dtype=np.uint32))
+        full,
+        0,
+        wire.MaskedInput(np.array([0xFFFFFFFF, 0], dtype=np.uint32), echo(forward_full)),
     )
     request = wire.encode_unmask_request(small, 0, wire.UnmaskRequest((0, 1, 3)))
     response = wire.encode_unmask_response(
@@ -789,13 +817,15 @@ def wire_file() -> Json:
                 (0, wire.ShareKind.SELF_MASK, 5),
                 (2, wire.ShareKind.KEY, P - 1),
                 (3, wire.ShareKind.SELF_MASK, int.from_bytes(r(32), "big")),
-            )
+            ),
+            echo(request_3),
         ),
     )
-    empty_response = wire.encode_unmask_response(small, 1, wire.UnmaskResponse(()))
+    empty_response = wire.encode_unmask_response(small, 1, wire.UnmaskResponse((), echo(request_1)))
     good: list[tuple[str, str, str, int, int, bytes]] = [
         ("advertise_keys", "small", "ADVERTISE_KEYS", 2, SERVER, adv),
         ("key_list", "small", "KEY_LIST", SERVER, 1, key_list),
+        ("key_list_to_0", "small", "KEY_LIST", SERVER, 0, key_list_0),
         ("share_keys", "small", "SHARE_KEYS", 0, SERVER, share_keys),
         (
             "share_keys_commitments_omit_sender",
@@ -806,13 +836,37 @@ def wire_file() -> Json:
             share_keys_other_holders,
         ),
         ("share_forward", "small", "SHARE_FORWARD", SERVER, 3, forward),
+        ("share_forward_to_1", "small", "SHARE_FORWARD", SERVER, 1, forward_1),
+        ("share_forward_b40_to_2", "wide", "SHARE_FORWARD", SERVER, 2, forward_wide),
+        ("share_forward_b32_to_0", "full32", "SHARE_FORWARD", SERVER, 0, forward_full),
         ("masked_input_b8", "small", "MASKED_INPUT", 1, SERVER, masked),
+        (
+            "masked_input_b8_prompt_of_other_client",
+            "small",
+            "MASKED_INPUT",
+            1,
+            SERVER,
+            masked_other_prompt,
+        ),
         ("masked_input_b40", "wide", "MASKED_INPUT", 2, SERVER, masked_wide),
         ("masked_input_b32_all_ones", "full32", "MASKED_INPUT", 0, SERVER, masked_full),
         ("unmask_request", "small", "UNMASK_REQUEST", SERVER, 0, request),
+        ("unmask_request_to_3", "small", "UNMASK_REQUEST", SERVER, 3, request_3),
+        ("unmask_request_to_1", "small", "UNMASK_REQUEST", SERVER, 1, request_1),
         ("unmask_response", "small", "UNMASK_RESPONSE", 3, SERVER, response),
         ("unmask_response_empty", "small", "UNMASK_RESPONSE", 1, SERVER, empty_response),
     ]
+    # reply case -> the prompt case whose digest its prompt field carries.
+    echoes = {
+        "share_keys": "key_list_to_0",
+        "share_keys_commitments_omit_sender": "key_list_to_0",
+        "masked_input_b8": "share_forward_to_1",
+        "masked_input_b8_prompt_of_other_client": "share_forward",
+        "masked_input_b40": "share_forward_b40_to_2",
+        "masked_input_b32_all_ones": "share_forward_b32_to_0",
+        "unmask_response": "unmask_request_to_3",
+        "unmask_response_empty": "unmask_request_to_1",
+    }
 
     def body_patch(data: bytes, offset: int, new: bytes) -> bytes:
         """Replace body bytes at ``offset`` and recompute the digest."""
@@ -830,8 +884,14 @@ def wire_file() -> Json:
         body = u32(len(ids)) + b"".join(u32(c) + bytes(64) for c in ids)
         return with_body(key_list, body)
 
+    # A reply body is prompt (32) || the rest; the edits below keep the prompt and change the rest.
+    pr = wire.DIGEST_SIZE
     sk_body = share_keys[wire.HEADER_SIZE : -wire.DIGEST_SIZE]
+    sk_prompt, sk_lists = sk_body[:pr], sk_body[pr:]
+    mi_body = masked[wire.HEADER_SIZE : -wire.DIGEST_SIZE]
     resp_body = response[wire.HEADER_SIZE : -wire.DIGEST_SIZE]
+    resp_prompt, resp_list = resp_body[:pr], resp_body[pr:]
+    good_bytes = {name: data for name, _, _, _, _, data in good}
     cases: list[Json] = []
 
     def case(name: str, cfg: str, kind: str, sender: int, recipient: int, data: bytes) -> Json:
@@ -844,10 +904,20 @@ def wire_file() -> Json:
         msg = decode(type_name, data, configs[cfg_name], sender, recipient)
         entry = case(name, cfg_name, type_name, sender, recipient, data)
         entry.update(success=True, decoded=decoded_json(msg))
+        if name in echoes:
+            # The prompt field is the last 32 bytes (the digest) of the named prompt.
+            assert msg.prompt == good_bytes[echoes[name]][-wire.DIGEST_SIZE :]
+            entry["echoes"] = echoes[name]
         if data is share_keys_other_holders:
             entry["note"] = (
                 "decodes, but the server drops the sender with INVALID_CONTENT: the commitment "
                 "holders must be exactly {sender} and the ciphertext recipients"
+            )
+        if data is masked_other_prompt:
+            entry["note"] = (
+                "decodes (a decoder does not check the echo), but the server drops the sender "
+                "with PROMPT_MISMATCH: it echoes the SHARE_FORWARD the server sent client 3, not "
+                "the one it sent client 1 (share_forward_to_1)"
             )
 
     def bad(
@@ -939,12 +1009,12 @@ def wire_file() -> Json:
     down("key_list_bad_duplicate_id", kl, 1, kl_ids([1, 1]))
     down("key_list_bad_id_out_of_range", kl, 1, kl_ids([0, 4]))
     down("key_list_bad_id_is_server", kl, 1, kl_ids([0, SERVER]))
-    swapped = sk_body[:4] + sk_body[98:192] + sk_body[4:98] + sk_body[192:]
+    swapped = sk_prompt + sk_lists[:4] + sk_lists[98:192] + sk_lists[4:98] + sk_lists[192:]
     up("share_keys_bad_ids_not_increasing", "SHARE_KEYS", 0, with_body(share_keys, swapped))
-    short_ct = with_body(share_keys, u32(1) + sk_body[4:97])
+    short_ct = with_body(share_keys, sk_prompt + u32(1) + sk_lists[4:97])
     up("share_keys_bad_short_ciphertext", "SHARE_KEYS", 0, short_ct)
     # The commitment list after the ciphertexts (the first list's count says where it starts).
-    sk, split = "SHARE_KEYS", 4 + 3 * 94
+    sk, split = "SHARE_KEYS", pr + 4 + 3 * 94
     cts_part, commit_entries = sk_body[:split], sk_body[split + 4 :]
     assert len(commit_entries) == 4 * 68 and sk_body[split : split + 4] == u32(4)
     entry_of = [commit_entries[68 * i : 68 * (i + 1)] for i in range(4)]
@@ -971,8 +1041,12 @@ def wire_file() -> Json:
         "share_keys_bad_ciphertext_count_above_entries",
         sk,
         0,
-        with_body(share_keys, u32(4) + sk_body[4:]),
+        with_body(share_keys, sk_prompt + u32(4) + sk_lists[4:]),
     )
+    # The prompt echo: a decoder only needs its 32 bytes to be there (SPEC.md 5.7). A body in
+    # the layout without the echo is read as one whose first 32 bytes are the echo.
+    up("share_keys_bad_no_prompt", sk, 0, with_body(share_keys, sk_lists))
+    up("share_keys_bad_prompt_only", sk, 0, with_body(share_keys, sk_prompt))
     far_peer = wire.ShareForward(((0, cts[0]), (9, cts[1])))
     far = wire.encode_share_forward(small, 3, far_peer)
     down("share_forward_bad_peer_out_of_range", "SHARE_FORWARD", 3, far)
@@ -981,14 +1055,17 @@ def wire_file() -> Json:
         "masked_input_bad_element_out_of_range",
         mi,
         1,
-        body_patch(masked, 4, (256).to_bytes(4, "little")),
+        body_patch(masked, pr + 4, (256).to_bytes(4, "little")),
         invalid,
     )
-    up("masked_input_bad_short", mi, 1, with_body(masked, bytes(12)))
-    up("masked_input_bad_long", mi, 1, with_body(masked, bytes(20)))
-    big = body_patch(masked_wide, 16, (1 << 40).to_bytes(8, "little"))
+    up("masked_input_bad_short", mi, 1, with_body(masked, mi_body[:pr] + bytes(12)))
+    up("masked_input_bad_long", mi, 1, with_body(masked, mi_body[:pr] + bytes(20)))
+    up("masked_input_bad_no_prompt", mi, 1, with_body(masked, mi_body[pr:]))
+    up("masked_input_bad_prompt_only", mi, 1, with_body(masked, mi_body[:pr]))
+    big = body_patch(masked_wide, pr + 16, (1 << 40).to_bytes(8, "little"))
     bad("masked_input_bad_element_out_of_range_b40", mi, 2, SERVER, big, invalid, "wide")
-    narrow = with_body(masked_wide, bytes(12))
+    wide_prompt = masked_wide[wire.HEADER_SIZE : wire.HEADER_SIZE + pr]
+    narrow = with_body(masked_wide, wide_prompt + bytes(12))
     bad("masked_input_bad_b40_with_4_byte_elements", mi, 2, SERVER, narrow, failed, "wide")
     ur = "UNMASK_REQUEST"
     down(
@@ -1005,20 +1082,23 @@ def wire_file() -> Json:
     )
     down("unmask_request_bad_odd_length", ur, 0, with_body(request, u32(1) + u32(0) + b"\x00"))
     us = "UNMASK_RESPONSE"
-    up("unmask_response_bad_unknown_kind", us, 3, body_patch(response, 8, b"\x02"))
+    up("unmask_response_bad_unknown_kind", us, 3, body_patch(response, pr + 8, b"\x02"))
     up(
         "unmask_response_bad_share_equal_to_p",
         us,
         3,
-        body_patch(response, 9, P.to_bytes(33, "big")),
+        body_patch(response, pr + 9, P.to_bytes(33, "big")),
     )
-    up("unmask_response_bad_peer_out_of_range", us, 3, body_patch(response, 4 + 2 * 38, u32(4)))
+    far_share = body_patch(response, pr + 4 + 2 * 38, u32(4))
+    up("unmask_response_bad_peer_out_of_range", us, 3, far_share)
     up(
         "unmask_response_bad_duplicate_peer",
         us,
         3,
-        with_body(response, u32(2) + resp_body[4:42] * 2),
+        with_body(response, resp_prompt + u32(2) + resp_list[4:42] * 2),
     )
+    up("unmask_response_bad_no_prompt", us, 3, with_body(response, resp_list))
+    up("unmask_response_bad_short_prompt", us, 1, with_body(empty_response, resp_prompt[:31]))
 
     # The plaintext inside a share ciphertext (decoded by the recipient after AES-GCM).
     key_share = int.from_bytes(r(32), "big")
@@ -1071,12 +1151,17 @@ def wire_file() -> Json:
             "decoded as message type `type` by a party that expects it on the channel "
             "sender -> recipient (4294967295 is the server) under the named config. Good cases "
             "list the decoded fields (ring elements as integers, shares as 33-byte hex); "
-            "*_bad_* cases must be rejected with the DropReason given. A SHARE_KEYS body is the "
-            "ciphertext list followed by the commitment list (holder, c_key, c_mask); a decoder "
-            "treats commitments as opaque 32-byte strings and does not compare the holders with "
-            "the recipients (a case with a note shows this; the server's content rule is in "
-            "round.json). share_plaintexts are decrypted ShareKeys plaintexts checked against "
-            "the expected (sender, recipient)."
+            "*_bad_* cases must be rejected with the DropReason given. Every client reply to a "
+            "server prompt (SHARE_KEYS, MASKED_INPUT, UNMASK_RESPONSE) starts its body with "
+            "prompt, the 32-byte digest field (last 32 bytes) of the prompt envelope it answers; "
+            "a reply's 'echoes' names the case whose digest it carries. A decoder only requires "
+            "the 32 bytes to be present; comparing them with what was sent is the server's check "
+            "(PROMPT_MISMATCH, a case with a note shows this; round.json has the rounds). A "
+            "SHARE_KEYS body continues with the ciphertext list and then the commitment list "
+            "(holder, c_key, c_mask); a decoder treats commitments as opaque 32-byte strings and "
+            "does not compare the holders with the recipients (a case with a note shows this; "
+            "the server's content rule is in round.json). share_plaintexts are decrypted "
+            "ShareKeys plaintexts checked against the expected (sender, recipient)."
         ),
         "configs": {name: config_json(cfg) for name, cfg in configs.items()},
         "cases": cases,
@@ -1239,6 +1324,16 @@ def intermediates(
     share_keys = messages_of(case, "SHARE_KEYS")
     masked = messages_of(case, "MASKED_INPUT")
     responses = messages_of(case, "UNMASK_RESPONSE")
+    # Every reply starts with the digest of the prompt it answers (SPEC.md 5.7).
+    for prompts, replies, reply_type in (
+        (key_lists, share_keys, "SHARE_KEYS"),
+        (messages_of(case, "SHARE_FORWARD"), masked, "MASKED_INPUT"),
+        (messages_of(case, "UNMASK_REQUEST"), responses, "UNMASK_RESPONSE"),
+    ):
+        for (u, _), data in replies.items():
+            echoed = decode(reply_type, data, cfg, u, SERVER).prompt
+            assert echoed == prompts[(SERVER, u)][-wire.DIGEST_SIZE :]
+            assert data[wire.HEADER_SIZE : wire.HEADER_SIZE + wire.DIGEST_SIZE] == echoed
     u1 = sorted(v for (_, v) in key_lists)
     u2 = sorted(u for (u, _) in share_keys)
     result = case["result"]
@@ -1430,7 +1525,7 @@ class Tamper:
     def drop_last_ciphertext(self, u: int) -> Edit:
         def edit(data: bytes) -> bytes:
             msg = wire.decode_share_keys(data, self.cfg, u)
-            changed = wire.ShareKeys(msg.ciphertexts[:-1], msg.commitments)
+            changed = dataclasses.replace(msg, ciphertexts=msg.ciphertexts[:-1])
             return wire.encode_share_keys(self.cfg, u, changed)
 
         return edit
@@ -1438,7 +1533,7 @@ class Tamper:
     def commitments(self, u: int, change: Callable[[Commitments], Commitments]) -> Edit:
         def edit(data: bytes) -> bytes:
             msg = wire.decode_share_keys(data, self.cfg, u)
-            changed = wire.ShareKeys(msg.ciphertexts, tuple(change(list(msg.commitments))))
+            changed = dataclasses.replace(msg, commitments=tuple(change(list(msg.commitments))))
             return wire.encode_share_keys(self.cfg, u, changed)
 
         return edit
@@ -1477,19 +1572,58 @@ class Tamper:
                 assert aead.seal(key, honest, ad) == ciphertexts[i][1]
                 plaintext = wire.encode_share_plaintext(u, holder, pair[0], pair[1])
                 ciphertexts[i] = (holder, aead.seal(key, plaintext, ad))
-            changed = wire.ShareKeys(tuple(ciphertexts), tuple(commitments))
+            changed = wire.ShareKeys(tuple(ciphertexts), tuple(commitments), msg.prompt)
             return wire.encode_share_keys(cfg, u, changed)
+
+        return edit
+
+    def ciphertext(self, u: int, peer: int) -> Edit:
+        """Client u's ShareKeys with a bit of e_{u,peer} flipped (the tag no longer matches)."""
+
+        def edit(data: bytes) -> bytes:
+            msg = wire.decode_share_keys(data, self.cfg, u)
+            items = tuple((v, flip(ct, 0) if v == peer else ct) for v, ct in msg.ciphertexts)
+            return wire.encode_share_keys(self.cfg, u, dataclasses.replace(msg, ciphertexts=items))
 
         return edit
 
     def replay(self, round_name: str, sender: int) -> Edit:
         return lambda data: self.seen[(round_name, sender, SERVER)]
 
+    def prompt(self, round_name: str, u: int, change: Callable[[bytes], bytes]) -> Edit:
+        """Client u's reply in ``round_name`` with its prompt echo replaced by ``change(echo)``;
+        everything else is what the client sent (SPEC.md 5.7)."""
+        cfg = self.cfg
+
+        def edit(data: bytes) -> bytes:
+            if round_name == "share_keys":
+                keys = wire.decode_share_keys(data, cfg, u)
+                return wire.encode_share_keys(
+                    cfg, u, dataclasses.replace(keys, prompt=change(keys.prompt))
+                )
+            if round_name == "masked_input":
+                masked = wire.decode_masked_input(data, cfg, u)
+                return wire.encode_masked_input(
+                    cfg, u, dataclasses.replace(masked, prompt=change(masked.prompt))
+                )
+            assert round_name == "unmasking"
+            response = wire.decode_unmask_response(data, cfg, u)
+            return wire.encode_unmask_response(
+                cfg, u, dataclasses.replace(response, prompt=change(response.prompt))
+            )
+
+        return edit
+
+    def prompt_sent(self, round_name: str, v: int) -> Callable[[bytes], bytes]:
+        """An echo of the digest of the prompt the server sent ``v`` in ``round_name``."""
+        return lambda _: wire.prompt_digest(self.seen[(round_name, SERVER, v)])
+
     def masked_element(self, u: int, value: int) -> Edit:
         def edit(data: bytes) -> bytes:
-            vector = wire.decode_masked_input(data, self.cfg, u).vector.copy()
+            msg = wire.decode_masked_input(data, self.cfg, u)
+            vector = msg.vector.copy()
             vector[0] = value
-            return wire.encode_masked_input(self.cfg, u, wire.MaskedInput(vector))
+            return wire.encode_masked_input(self.cfg, u, wire.MaskedInput(vector, msg.prompt))
 
         return edit
 
@@ -1501,10 +1635,9 @@ class Tamper:
 
     def response(self, u: int, change: Callable[[Shares], Shares]) -> Edit:
         def edit(data: bytes) -> bytes:
-            shares = list(wire.decode_unmask_response(data, self.cfg, u).shares)
-            return wire.encode_unmask_response(
-                self.cfg, u, wire.UnmaskResponse(tuple(change(shares)))
-            )
+            msg = wire.decode_unmask_response(data, self.cfg, u)
+            changed = wire.UnmaskResponse(tuple(change(list(msg.shares))), msg.prompt)
+            return wire.encode_unmask_response(self.cfg, u, changed)
 
         return edit
 
@@ -1546,7 +1679,7 @@ def bump_last_share(shares: Shares) -> Shares:
 
 def first_share_equal_to_p(data: bytes) -> bytes:
     """Overwrite the first UnmaskResponse share with p (not a field element), re-digested."""
-    start = wire.HEADER_SIZE + 4 + 5
+    start = wire.HEADER_SIZE + wire.DIGEST_SIZE + 4 + 5
     return redigest(data[:start] + P.to_bytes(33, "big") + data[start + 33 :])
 
 
@@ -1567,6 +1700,9 @@ def negative_cases() -> list[Json]:
     r = rng("round/negative")
     cfg, inputs, rands = round_setup(r, 3, 2, 4, 8)
     other = make_config(r, 3, 2, 4, 8)
+    # A valid X25519 public key that is nobody's: what a forged key-list entry carries.
+    forged = KeyPair.from_secret(r(32)).public
+    assert is_valid_public(forged)
     tm = Tamper(cfg, rands)
     low = LOW_ORDER_POINTS
     kind_key = wire.ShareKind.KEY
@@ -1629,6 +1765,37 @@ def negative_cases() -> list[Json]:
          tm.on("share_keys", 2, SERVER,
                tm.owner_share(2, 0, KIND.SELF_MASK, commit=True, send=False)),
          drop, d.BAD_SHARE, 0),
+        # A reply that echoes another prompt than the one the server sent its sender: the server
+        # drops the sender (SPEC.md 5.7), and the aggregate of the others stays exact.
+        ("round_bad_share_keys_prompt_of_other_client", quiet,
+         tm.on("share_keys", 1, SERVER,
+               tm.prompt("share_keys", 1, tm.prompt_sent("share_keys", 0))),
+         drop, d.PROMPT_MISMATCH, 1),
+        ("round_bad_masked_input_flipped_prompt", quiet,
+         tm.on("masked_input", 2, SERVER, tm.prompt("masked_input", 2, lambda p: flip(p, 0))),
+         drop, d.PROMPT_MISMATCH, 2),
+        ("round_bad_unmask_stale_prompt", quiet,
+         tm.on("unmasking", 0, SERVER,
+               tm.prompt("unmasking", 0, tm.prompt_sent("masked_input", 0))),
+         drop, d.PROMPT_MISMATCH, 0),
+        # ... which is how a prompt altered on its way to a client shows: the client answers what
+        # it got, and its echo gives it away. Without the echo the first two made the server
+        # release a wrong aggregate (client 1 masks with a pair seed client 2 never derives;
+        # client 0 leaves out its mask with 2), the third went unnoticed (0 skipped e_{1,0}),
+        # and the last dropped 0 for INVALID_CONTENT (a KEY share of the survivor 2).
+        ("round_bad_key_list_forged_key", quiet,
+         tm.on("share_keys", SERVER, 1, tm.key_list(1, lambda es: with_entry(es, 2, s=forged))),
+         drop, d.PROMPT_MISMATCH, 1),
+        ("round_bad_forward_ciphertext_removed", quiet,
+         tm.on("masked_input", SERVER, 0, tm.forward(0, lambda its: its[:-1])),
+         drop, d.PROMPT_MISMATCH, 0),
+        ("round_bad_forward_corrupt_ciphertext", quiet,
+         tm.on("masked_input", SERVER, 0,
+               tm.forward(0, lambda its: [(its[0][0], flip(its[0][1], 0)), *its[1:]])),
+         drop, d.PROMPT_MISMATCH, 0),
+        ("round_bad_unmask_request_altered", quiet,
+         tm.on("unmasking", SERVER, 0, tm.request(0, (0, 1))),
+         drop, d.PROMPT_MISMATCH, 0),
         # The server aborts the session.
         ("round_bad_owner_inconsistent_key_shares", {2: "masked_input"},
          tm.on("share_keys", 2, SERVER, tm.owner_share(2, 0, KIND.KEY, commit=True, send=True)),
@@ -1686,6 +1853,11 @@ def negative_cases() -> list[Json]:
             assert any(x["client"] == client and x["reason"] == reason.name for x in case["drops"])
             if reason is d.BAD_SHARE:  # only the responder goes; the round completes exactly
                 assert case["result"] is not None and client not in case["result"]["responders"]
+            if reason is d.PROMPT_MISMATCH:  # only that client goes; run_round checked the sum
+                assert [(x["client"], x["reason"]) for x in case["drops"]] == [
+                    (client, reason.name)
+                ]
+                assert case["result"] is not None and client not in case["result"]["responders"]
         elif error == client_abort:
             assert any(
                 x["client"] == client and x["reason"] == reason.name for x in case["client_aborts"]
@@ -1698,14 +1870,11 @@ def negative_cases() -> list[Json]:
         cases.append(case)
 
     # Not a failure: a share ciphertext that does not authenticate is skipped by its recipient,
-    # which still masks with the sender; the round completes.
+    # which still masks with the sender; the round completes. The ciphertext is corrupt before
+    # the server (in the ShareKeys of client 1), so the ShareForward to 0 is what the server sent
+    # and the echo matches; round_bad_forward_corrupt_ciphertext alters the ShareForward instead.
     tm.seen.clear()
-    corrupt = tm.on(
-        "masked_input",
-        SERVER,
-        0,
-        tm.forward(0, lambda its: [(its[0][0], flip(its[0][1], 0)), *its[1:]]),
-    )
+    corrupt = tm.on("share_keys", 1, SERVER, tm.ciphertext(1, 0))
     case = round_case("round_corrupt_share_ciphertext_skipped", cfg, inputs, rands, quiet, corrupt)
     assert case["result"] is not None and not case["drops"] and not case["client_aborts"]
     case["success"] = True
@@ -1745,10 +1914,14 @@ def round_file() -> Json:
             "messages), 'client_abort' and 'server_abort' with their AbortReason. drops are the "
             "server's DropReason records in order; result holds U3 (survivors), U4 (responders) "
             "and the aggregate. Honest rounds carry intermediates (keys, shares, share "
-            "commitments, ciphertexts, masks, masked inputs, reconstructed secrets). *_bad_* "
-            "cases name the failure they exist for in error/reason/client; in "
-            "round_bad_owner_* cases the altered ShareKeys ('delivered') stands for a dishonest "
-            "owner that commits to (and sends) a share off its polynomial."
+            "commitments, ciphertexts, masks, masked inputs, reconstructed secrets). Every "
+            "ShareKeys, MaskedInput and UnmaskResponse starts with the digest (last 32 bytes) of "
+            "the prompt its sender was delivered in that round; the server drops a sender whose "
+            "delivered reply echoes anything but the digest of the prompt it sent that client "
+            "(PROMPT_MISMATCH). *_bad_* cases name the failure they exist for in "
+            "error/reason/client; in round_bad_owner_* cases the altered ShareKeys ('delivered') "
+            "stands for a dishonest owner that commits to (and sends) a share off its "
+            "polynomial."
         ),
         "cases": cases,
     }

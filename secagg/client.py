@@ -83,14 +83,18 @@ class Client:
         self.abort_reason: AbortReason | None = None
         self._graph = graph
         self._x: RingArray = x.astype(dtype)
-        self._c = KeyPair.from_secret(rand[0:32])
-        self._s = KeyPair.from_secret(rand[32:64])
+        # The key pairs are dropped once used (c after ShareKeys, s after MaskedInput); the
+        # public halves stay for the checks on the key list.
+        self._c: KeyPair | None = KeyPair.from_secret(rand[0:32])
+        self._s: KeyPair | None = KeyPair.from_secret(rand[32:64])
+        self._publics = (self._c.public, self._s.public)
         self._b = rand[64:96]
         self._share_rand = rand[96:]
         self._peers: dict[int, wire.KeyEntry] = {}
         self._u2: set[int] = set()
         self._held: dict[int, tuple[int, int]] = {}  # peer -> (share of s^SK, share of b)
         self._c_shared: dict[int, bytes] = {}  # peer -> KA.agree(c_u^SK, c_v^PK), both rounds
+        self._prompt = b""  # digest of the server prompt being answered
 
     # ------------------------------------------------------------------ public API
 
@@ -98,7 +102,7 @@ class Client:
         """Round 0 (AdvertiseKeys): send (c_u^PK, s_u^PK)."""
         self._expect(ClientPhase.NEW)
         self.phase = ClientPhase.AWAIT_KEY_LIST
-        msg = wire.AdvertiseKeys(self._c.public, self._s.public)
+        msg = wire.AdvertiseKeys(*self._publics)
         return wire.encode_advertise_keys(self.config, self.id, msg)
 
     def handle(self, data: bytes) -> bytes:
@@ -109,13 +113,20 @@ class Client:
         """
         try:
             if self.phase is ClientPhase.AWAIT_KEY_LIST:
-                reply = self._on_key_list(wire.decode_key_list(data, self.config, self.id))
+                msg = wire.decode_key_list(data, self.config, self.id)
+                # Echoed in the reply so the server can tell that we saw what it sent.
+                self._prompt = wire.prompt_digest(data)
+                reply = self._on_key_list(msg)
                 self.phase = ClientPhase.AWAIT_SHARES
             elif self.phase is ClientPhase.AWAIT_SHARES:
-                reply = self._on_shares(wire.decode_share_forward(data, self.config, self.id))
+                forward = wire.decode_share_forward(data, self.config, self.id)
+                self._prompt = wire.prompt_digest(data)
+                reply = self._on_shares(forward)
                 self.phase = ClientPhase.AWAIT_UNMASK_REQUEST
             elif self.phase is ClientPhase.AWAIT_UNMASK_REQUEST:
-                reply = self._on_unmask(wire.decode_unmask_request(data, self.config, self.id))
+                request = wire.decode_unmask_request(data, self.config, self.id)
+                self._prompt = wire.prompt_digest(data)
+                reply = self._on_unmask(request)
                 self.phase = ClientPhase.COMPLETED
             else:
                 raise StateError(f"client {self.id} cannot handle a message in {self.phase.value}")
@@ -128,11 +139,13 @@ class Client:
     def _on_key_list(self, msg: wire.KeyList) -> bytes:
         """Round 1 (ShareKeys): check U1, share s_u^SK and b_u, encrypt a share pair to each v."""
         cfg = self.config
+        c, s = self._c, self._s
+        assert c is not None and s is not None  # both live until this round ends
         peers = {e.client: e for e in msg.entries}
         if len(peers) < cfg.threshold:
             self._abort(AbortReason.BELOW_THRESHOLD, f"key list has {len(peers)} < t entries")
         mine = peers.get(self.id)
-        if mine is None or (mine.c_public, mine.s_public) != (self._c.public, self._s.public):
+        if mine is None or (mine.c_public, mine.s_public) != self._publics:
             self._abort(AbortReason.INCONSISTENT_VIEW, "key list omits or alters this client")
         keys = [k for e in msg.entries for k in (e.c_public, e.s_public)]
         if len(set(keys)) != len(keys):
@@ -142,9 +155,10 @@ class Client:
         # survivor's own share is one of the t that reconstruct its b_u.
         holders = sorted([self.id, *self._graph.neighbors(self.id, peers)])
         key_shares, mask_shares = shamir.share(
-            [self._s.secret, self._b], (v + 1 for v in holders), cfg.threshold, self._share_rand
+            [s.secret, self._b], (v + 1 for v in holders), cfg.threshold, self._share_rand
         )
         self._share_rand = b""  # the polynomial coefficients must never be reused
+        self._c = None  # c_u^SK is only for the share-encryption keys derived below
         out = []
         commitments = []
         for v, key_share, mask_share in zip(holders, key_shares, mask_shares, strict=True):
@@ -160,7 +174,7 @@ class Client:
             if v == self.id:
                 self._held[v] = (key_share, mask_share)
                 continue
-            self._c_shared[v] = self._agree(self._c, peers[v].c_public)
+            self._c_shared[v] = self._agree(c, peers[v].c_public)
             k = kdf.share_encryption_key(
                 self._c_shared[v],
                 session_id=cfg.session_id,
@@ -171,7 +185,8 @@ class Client:
             out.append(
                 (v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v)))
             )
-        return wire.encode_share_keys(cfg, self.id, wire.ShareKeys(tuple(out), tuple(commitments)))
+        reply = wire.ShareKeys(tuple(out), tuple(commitments), self._prompt)
+        return wire.encode_share_keys(cfg, self.id, reply)
 
     def _on_shares(self, msg: wire.ShareForward) -> bytes:
         """Round 2 (MaskedInputCollection): keep the shares for us, send
@@ -202,22 +217,25 @@ class Client:
                 continue
         self._c_shared.clear()
         self._u2 = {self.id, *senders}
+        s = self._s
+        assert s is not None  # live until this round ends
         y = self._x.copy()
         prg.accumulate(y, self._b, label=prg.LABEL_SELF_MASK)
         for v in self._graph.neighbors(self.id, senders):
             seed = kdf.pair_mask_seed(
-                self._agree(self._s, self._peers[v].s_public),
+                self._agree(s, self._peers[v].s_public),
                 session_id=cfg.session_id,
                 u=self.id,
                 v=v,
             )
             prg.accumulate(y, seed, label=prg.LABEL_PAIR_MASK, negate=self.id > v)
         prg.reduce(y, cfg.bits)
-        # x_u and b_u are no longer needed; keep neither in the state (a fresh empty array,
-        # since a slice would keep the buffer of x_u alive).
+        # x_u, b_u and s_u^SK are no longer needed; keep none in the state (a fresh empty
+        # array, since a slice would keep the buffer of x_u alive).
         self._x = np.empty(0, dtype=self._x.dtype)
         self._b = b""
-        return wire.encode_masked_input(cfg, self.id, wire.MaskedInput(y))
+        self._s = None
+        return wire.encode_masked_input(cfg, self.id, wire.MaskedInput(y, self._prompt))
 
     def _on_unmask(self, msg: wire.UnmaskRequest) -> bytes:
         """Round 3 (Unmasking): shares of s_v^SK for dropped peers, of b_v for survivors."""
@@ -237,7 +255,8 @@ class Client:
             else:
                 shares.append((peer, wire.ShareKind.KEY, key_share))
         self._held.clear()
-        return wire.encode_unmask_response(self.config, self.id, wire.UnmaskResponse(tuple(shares)))
+        response = wire.UnmaskResponse(tuple(shares), self._prompt)
+        return wire.encode_unmask_response(self.config, self.id, response)
 
     # ------------------------------------------------------------------ helpers
 
@@ -258,4 +277,5 @@ class Client:
         self._c_shared.clear()
         self._x = np.empty(0, dtype=self._x.dtype)
         self._b = self._share_rand = b""
+        self._c = self._s = None
         raise ClientAbort(reason, f"client {self.id}: {detail}")

@@ -94,6 +94,8 @@ class Server:
         self._u2: list[int] = []
         self._u3: list[int] = []
         self._sum: RingArray | None = None
+        # client -> digest of the prompt we sent it this phase; its reply must echo it.
+        self._prompts: dict[int, bytes] = {}
         # secret owner -> {holder: share}
         self._key_shares: dict[int, dict[int, int]] = {}
         self._mask_shares: dict[int, dict[int, int]] = {}
@@ -157,6 +159,7 @@ class Server:
             self._release()
             raise
         self._accepted = set()
+        self._prompts = {v: wire.prompt_digest(data) for v, data in out}
         return out
 
     # ------------------------------------------------------------------ receive handlers
@@ -167,8 +170,15 @@ class Server:
             raise DecodeError(DropReason.INVALID_CONTENT, "low-order or non-canonical key")
         self._keys[sender] = msg
 
+    def _check_prompt(self, sender: int, echoed: bytes) -> None:
+        if echoed != self._prompts.get(sender):
+            raise DecodeError(
+                DropReason.PROMPT_MISMATCH, "reply answers a prompt the server did not send"
+            )
+
     def _on_share_keys(self, sender: int, data: bytes) -> None:
         msg = wire.decode_share_keys(data, self.config, sender)
+        self._check_prompt(sender, msg.prompt)
         recipients = [v for v, _ in msg.ciphertexts]
         if recipients != self._graph.neighbors(sender, self._u1):
             raise DecodeError(DropReason.INVALID_CONTENT, "shares do not go to exactly U1's peers")
@@ -184,12 +194,14 @@ class Server:
 
     def _on_masked_input(self, sender: int, data: bytes) -> None:
         msg = wire.decode_masked_input(data, self.config, sender)
+        self._check_prompt(sender, msg.prompt)
         if self._sum is None:
             self._sum = np.zeros(self.config.dim, dtype=prg.ring_dtype(self.config.bits))
         np.add(self._sum, msg.vector, out=self._sum)
 
     def _on_unmask_response(self, sender: int, data: bytes) -> None:
         msg = wire.decode_unmask_response(data, self.config, sender)
+        self._check_prompt(sender, msg.prompt)
         survivors = set(self._u3)
         holders_of = {sender, *self._graph.neighbors(sender, self._u2)}
         for peer, kind, value in msg.shares:
@@ -337,6 +349,7 @@ class Server:
         self._expected = set(expected)
 
     def _release(self) -> None:
+        self._prompts.clear()
         self._ciphertexts.clear()
         self._commitments.clear()
         self._key_shares.clear()

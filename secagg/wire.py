@@ -9,7 +9,13 @@ protocol/SPEC.md for the byte-by-byte description)::
              | digest 32 = SHA-256(label "secagg/v1/digest" | everything before it)
 
 The digest detects accidental corruption and truncation; it is *not* authentication (anyone can
-recompute it). Client-to-server authenticity is the transport's job until signatures arrive.
+recompute it). Authenticity in both directions is the transport's job until signatures arrive.
+
+Every client reply to a server prompt (ShareKeys, MaskedInput, UnmaskResponse) starts with
+``prompt 32``: the digest of the prompt envelope it answers, echoed. The server compares it with
+the digest of what it sent that client, so a prompt altered or swapped in transit (a forged key
+list, a withheld share ciphertext) gets the client dropped instead of skewing its masks and
+silently corrupting the aggregate.
 
 Every decoder checks lengths before it reads, caps every count by ``n``, requires ids in
 ``[0, n)`` in strictly increasing order (so each encoding is canonical and duplicate-free), and
@@ -102,6 +108,8 @@ class ShareKeys:
 
     ciphertexts: tuple[tuple[int, bytes], ...]
     commitments: tuple[tuple[int, bytes, bytes], ...]
+    prompt: bytes
+    """The digest of the KeyList envelope this answers (:func:`prompt_digest`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class MaskedInput:
     """Round 2, client u -> server: y_u = x_u + PRG(b_u) + sum_v +-PRG(s_{u,v}) mod 2^b."""
 
     vector: RingArray
+    prompt: bytes
+    """The digest of the ShareForward envelope this answers (:func:`prompt_digest`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +140,8 @@ class UnmaskResponse:
     """Round 3, client v -> server: (peer, kind, share) for peers it holds shares of."""
 
     shares: tuple[tuple[int, ShareKind, int], ...]
+    prompt: bytes
+    """The digest of the UnmaskRequest envelope this answers (:func:`prompt_digest`)."""
 
 
 # --------------------------------------------------------------------------- envelope
@@ -178,15 +190,32 @@ def open_envelope(
     return view[HEADER_SIZE:end]
 
 
+def prompt_digest(data: bytes | bytearray | memoryview) -> bytes:
+    """The digest field of an envelope the caller has already opened: what a reply echoes."""
+    return bytes(memoryview(data).cast("B")[-DIGEST_SIZE:])
+
+
+def _read_prompt(body: memoryview) -> tuple[bytes, memoryview]:
+    if len(body) < DIGEST_SIZE:
+        raise _fail("body too short for the prompt digest")
+    return bytes(body[:DIGEST_SIZE]), body[DIGEST_SIZE:]
+
+
+def _check_prompt(prompt: bytes) -> bytes:
+    if not isinstance(prompt, bytes) or len(prompt) != DIGEST_SIZE:
+        raise ValueError("prompt must be the 32-byte digest of the prompt envelope")
+    return prompt
+
+
 def max_message_size(config: RoundConfig) -> int:
     """The largest legitimate message of any type for ``config``; anything longer is rejected
     before its digest is computed."""
     n = config.num_clients
     body = max(
         4 + n * _KEY_ENTRY.size,
-        4 + n * _CT_ENTRY_SIZE + 4 + n * _COMMIT_ENTRY.size,
-        config.dim * config.width,
-        4 + n * _SHARE_ENTRY.size,
+        DIGEST_SIZE + 4 + n * _CT_ENTRY_SIZE + 4 + n * _COMMIT_ENTRY.size,
+        DIGEST_SIZE + config.dim * config.width,
+        DIGEST_SIZE + 4 + n * _SHARE_ENTRY.size,
     )
     return HEADER_SIZE + body + DIGEST_SIZE
 
@@ -281,15 +310,17 @@ def _read_ct_entries(
 
 
 def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes:
-    """Body: the ciphertext list, then the commitments:
+    """Body: the prompt digest, the ciphertext list, then the commitments:
     ``count u32 | count x (holder u32 | C_key 32 | C_mask 32)``, holders strictly increasing."""
-    parts = [_encode_ct_list(msg.ciphertexts), _U32.pack(len(msg.commitments))]
+    parts = [_check_prompt(msg.prompt), _encode_ct_list(msg.ciphertexts)]
+    parts.append(_U32.pack(len(msg.commitments)))
     parts += [_COMMIT_ENTRY.pack(v, ck, cm) for v, ck, cm in msg.commitments]
     return envelope(config, MessageType.SHARE_KEYS, sender, SERVER_ID, b"".join(parts))
 
 
 def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKeys:
     body = open_envelope(data, config, MessageType.SHARE_KEYS, sender, SERVER_ID)
+    prompt, body = _read_prompt(body)
     if len(body) < 4:
         raise _fail("body too short for a count")
     ct_count: int = _U32.unpack_from(body)[0]
@@ -305,7 +336,7 @@ def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKey
         _COMMIT_ENTRY.unpack_from(rest, 4 + i * _COMMIT_ENTRY.size) for i in range(commit_count)
     )
     _check_ids([v for v, _, _ in commitments], config)
-    return ShareKeys(ciphertexts, commitments)
+    return ShareKeys(ciphertexts, commitments, prompt)
 
 
 def encode_share_forward(config: RoundConfig, recipient: int, msg: ShareForward) -> bytes:
@@ -323,19 +354,21 @@ def encode_masked_input(config: RoundConfig, sender: int, msg: MaskedInput) -> b
     vector = np.asarray(msg.vector, dtype=ring_dtype(config.bits))
     if vector.shape != (config.dim,):
         raise ValueError(f"masked input must have shape ({config.dim},)")
-    return envelope(config, MessageType.MASKED_INPUT, sender, SERVER_ID, vector.tobytes())
+    body = _check_prompt(msg.prompt) + vector.tobytes()
+    return envelope(config, MessageType.MASKED_INPUT, sender, SERVER_ID, body)
 
 
 def decode_masked_input(data: bytes, config: RoundConfig, sender: int) -> MaskedInput:
     """The vector is a read-only view into ``data`` (no copy); every element is checked < 2^b."""
     body = open_envelope(data, config, MessageType.MASKED_INPUT, sender, SERVER_ID)
+    prompt, body = _read_prompt(body)
     if len(body) != config.dim * config.width:
         raise _fail(f"masked input must be {config.dim * config.width} bytes, got {len(body)}")
     vector: RingArray = np.frombuffer(body, dtype=ring_dtype(config.bits))
     # max() scans without the temporary array that ``vector >> bits`` would allocate.
     if config.bits % 32 and vector.size and int(vector.max()) >> config.bits:
         raise _fail("masked input has elements outside Z_2^b", DropReason.INVALID_CONTENT)
-    return MaskedInput(vector)
+    return MaskedInput(vector, prompt)
 
 
 def unmask_request_body(msg: UnmaskRequest) -> bytes:
@@ -358,7 +391,7 @@ def decode_unmask_request(data: bytes, config: RoundConfig, recipient: int) -> U
 
 
 def encode_unmask_response(config: RoundConfig, sender: int, msg: UnmaskResponse) -> bytes:
-    parts = [_U32.pack(len(msg.shares))]
+    parts = [_check_prompt(msg.prompt), _U32.pack(len(msg.shares))]
     parts += [
         _SHARE_ENTRY.pack(peer, kind, shamir.encode_share(value))
         for peer, kind, value in msg.shares
@@ -368,6 +401,7 @@ def encode_unmask_response(config: RoundConfig, sender: int, msg: UnmaskResponse
 
 def decode_unmask_response(data: bytes, config: RoundConfig, sender: int) -> UnmaskResponse:
     body = open_envelope(data, config, MessageType.UNMASK_RESPONSE, sender, SERVER_ID)
+    prompt, body = _read_prompt(body)
     count = _count(body, _SHARE_ENTRY.size, config)
     shares = []
     for i in range(count):
@@ -380,7 +414,7 @@ def decode_unmask_response(data: bytes, config: RoundConfig, sender: int) -> Unm
             raise _fail("share is not a field element") from exc
         shares.append((peer, ShareKind(kind), value))
     _check_ids([peer for peer, _, _ in shares], config)
-    return UnmaskResponse(tuple(shares))
+    return UnmaskResponse(tuple(shares), prompt)
 
 
 # --------------------------------------------------------------------------- share plaintext

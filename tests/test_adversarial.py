@@ -3,10 +3,13 @@
 Every message type in both directions - the clients' AdvertiseKeys, ShareKeys, MaskedInput and
 UnmaskResponse, and the server's KeyList, ShareForward and UnmaskRequest prompts - is truncated,
 replaced by garbage, replayed from an earlier round, replayed from another session, swapped for
-another client's message, padded, bit-flipped or lost. Whatever happens, the affected client is
-dropped with the reason the corruption calls for (or refuses the prompt itself and goes silent),
-and the round either releases exactly the sum over ``result.survivors`` or aborts with a clean
-:class:`ProtocolAbort` when fewer than t clients remain. Any other exception fails the test.
+another client's message, padded, bit-flipped or lost. Server prompts are also altered and
+re-sealed with a valid digest (the digest is not a MAC), and client replies re-encoded to echo
+another prompt than the one they answer. Whatever happens, the affected client is dropped with
+the reason the corruption calls for (PROMPT_MISMATCH when it answered a prompt the server did
+not send it), or refuses the prompt itself and goes silent, and the round either releases
+exactly the sum over ``result.survivors`` or aborts with a clean :class:`ProtocolAbort` when
+fewer than t clients remain. Any other exception fails the test.
 
 Runs are seeded, so a capture run with the same seed sees the very bytes the attacked run sends
 up to the point of attack: that is where replayed and misaddressed messages come from.
@@ -14,6 +17,7 @@ up to the point of attack: that is where replayed and misaddressed messages come
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +32,7 @@ from hypothesis import strategies as st
 from secagg import AbortReason, DropReason, ProtocolAbort, RoundResult, simulate_round, wire
 from secagg.config import RoundConfig
 from secagg.crypto import shamir
+from secagg.crypto.keys import KeyPair, is_valid_public
 from secagg.simulate import ROUNDS
 
 N = 5
@@ -76,6 +81,33 @@ def channel(name: str, direction: str, client: int) -> Key:
     return (name, client, None) if direction == UP else (name, None, client)
 
 
+# --------------------------------------------------------------------------- re-encoding
+
+
+def reseal(config: RoundConfig, data: bytes, body: bytes) -> bytes:
+    """``data`` with its body replaced and a fresh (valid) digest: the digest is not a MAC."""
+    kind = wire.MessageType(data[5])
+    sender, recipient = struct.unpack_from(">II", data, 40)
+    return wire.envelope(config, kind, sender, recipient, body)
+
+
+def body_of(data: bytes) -> bytes:
+    return data[wire.HEADER_SIZE : -wire.DIGEST_SIZE]
+
+
+def re_echo(config: RoundConfig, name: str, sender: int, reply: bytes, prompt: bytes) -> bytes:
+    """Client ``sender``'s ``reply`` in round ``name``, re-encoded to echo ``prompt``."""
+    if name == "share_keys":
+        keys = wire.decode_share_keys(reply, config, sender)
+        return wire.encode_share_keys(config, sender, dataclasses.replace(keys, prompt=prompt))
+    if name == "masked_input":
+        masked = wire.decode_masked_input(reply, config, sender)
+        return wire.encode_masked_input(config, sender, dataclasses.replace(masked, prompt=prompt))
+    assert name == "unmasking"
+    response = wire.decode_unmask_response(reply, config, sender)
+    return wire.encode_unmask_response(config, sender, dataclasses.replace(response, prompt=prompt))
+
+
 # --------------------------------------------------------------------------- attacks
 
 Replace = Callable[[bytes], bytes | None]
@@ -88,7 +120,9 @@ class Attack:
     kind: str
     replace: Replace
     reason: DropReason
-    """Why the server drops the client for a tampered client message."""
+    """Why the server drops the client for a tampered client message. For a tampered server
+    prompt, PROMPT_MISMATCH marks one the client may not be able to tell from a genuine one (a
+    re-sealed body): it either refuses it or answers it and is dropped for the echo."""
 
 
 def earlier_round(name: str, direction: str) -> str | None:
@@ -99,9 +133,35 @@ def earlier_round(name: str, direction: str) -> str | None:
 
 
 def make_attack(kind: str, name: str, direction: str, client: int, threshold: int) -> Attack:
-    log, _ = capture(SEED, threshold)
+    log, base = capture(SEED, threshold)
     other_log, _ = capture(OTHER_SEED, threshold)
     other = (client + 1) % N
+    config = base.config
+    assert config is not None
+    if kind in ECHO_KINDS:
+        # The client's genuine reply, re-encoded to echo another (real) prompt's digest.
+        if kind == "echo_other_client":
+            echo = wire.prompt_digest(log[channel(name, DOWN, other)])
+        elif kind == "echo_earlier_prompt":
+            earlier = earlier_round(name, DOWN)
+            assert earlier is not None
+            echo = wire.prompt_digest(log[channel(earlier, DOWN, client)])
+        elif kind == "echo_previous_session":
+            echo = wire.prompt_digest(other_log[channel(name, DOWN, client)])
+        else:
+            assert kind == "echo_zeros"
+            echo = bytes(32)
+        return Attack(
+            kind, lambda b: re_echo(config, name, client, b, echo), DropReason.PROMPT_MISMATCH
+        )
+    if kind == "reseal_flip":
+        # One byte in the middle of the prompt's body changed, with a valid digest.
+        middle = len(body_of(log[channel(name, direction, client)])) // 2
+        return Attack(kind, reseal_flip(config, middle, 0x01), DropReason.PROMPT_MISMATCH)
+    if kind == "reseal_previous_session":
+        # The same prompt of another session, re-sealed into this one for this client.
+        stale_body = body_of(other_log[channel(name, direction, client)])
+        return Attack(kind, lambda b: reseal(config, b, stale_body), DropReason.PROMPT_MISMATCH)
     if kind == "truncate_half":
         return Attack(kind, lambda b: b[: len(b) // 2], DropReason.DECODE_FAILED)
     if kind == "truncate_one":
@@ -136,6 +196,11 @@ def make_attack(kind: str, name: str, direction: str, client: int, threshold: in
     raise AssertionError(kind)
 
 
+ECHO_KINDS = ["echo_other_client", "echo_earlier_prompt", "echo_previous_session", "echo_zeros"]
+"""Client replies that echo a prompt other than the one they answer."""
+RESEAL_KINDS = ["reseal_flip", "reseal_previous_session"]
+"""Server prompts whose body is changed and re-sealed with a valid digest."""
+
 KINDS = [
     "truncate_half",
     "truncate_one",
@@ -149,17 +214,47 @@ KINDS = [
     "append_huge",
     "duplicate_body",
     "lose",
+    *ECHO_KINDS,
+    *RESEAL_KINDS,
 ]
 
 
 def applicable(kind: str, name: str, direction: str) -> bool:
-    return kind != "replay" or earlier_round(name, direction) is not None
+    if kind == "reseal_flip_anywhere":
+        return direction == DOWN
+    if kind == "replay":
+        return earlier_round(name, direction) is not None
+    if kind in ECHO_KINDS:
+        # Only replies to a prompt carry an echo.
+        return (
+            direction == UP
+            and name != "advertise_keys"
+            and (kind != "echo_earlier_prompt" or earlier_round(name, DOWN) is not None)
+        )
+    if kind == "reseal_previous_session":
+        # An UnmaskRequest body lists only U3, all 5 clients in both sessions: re-sealed into
+        # this session it is byte for byte the genuine prompt, not an attack.
+        return direction == DOWN and name != "unmasking"
+    if kind in RESEAL_KINDS:
+        return direction == DOWN
+    return True
 
 
 def flip(position: int, mask: int) -> Replace:
     def replace(b: bytes) -> bytes:
         i = position % len(b)
         return b[:i] + bytes([b[i] ^ mask]) + b[i + 1 :]
+
+    return replace
+
+
+def reseal_flip(config: RoundConfig, position: int, mask: int) -> Replace:
+    """Byte ``position`` (mod the body length) of the body xor ``mask``, with a valid digest."""
+
+    def replace(b: bytes) -> bytes:
+        body = body_of(b)
+        i = position % len(body)
+        return reseal(config, b, body[:i] + bytes([body[i] ^ mask]) + body[i + 1 :])
 
     return replace
 
@@ -203,6 +298,14 @@ def run_attacked(
     for (name, direction, client), attack in attacks.items():
         if direction == UP:
             expected_drops.append((client, name, attack.reason))
+        elif attack.reason is DropReason.PROMPT_MISMATCH:
+            # A re-sealed prompt: the client refused it (for whatever reason it could tell), or
+            # answered it and the server saw that the answer echoes a prompt it did not send.
+            if client in result.client_aborts:
+                expected_drops.append((client, name, DropReason.TIMED_OUT))
+                expected_aborts[client] = result.client_aborts[client]
+            else:
+                expected_drops.append((client, name, DropReason.PROMPT_MISMATCH))
         else:
             # The client refuses the prompt (or never gets it) and goes silent: a timeout.
             expected_drops.append((client, name, DropReason.TIMED_OUT))
@@ -259,7 +362,7 @@ def test_any_flipped_byte_drops_its_client(
     assert result is not None
 
 
-ALL_KINDS = [*KINDS, "flip"]
+ALL_KINDS = [*KINDS, "flip", "reseal_flip_anywhere"]
 
 
 @settings(max_examples=100)
@@ -278,6 +381,14 @@ def test_many_clients_attacked_at_once(data: st.DataObject, threshold: int) -> N
             mask = data.draw(st.integers(1, 255), label=f"mask {client}")
             attacks[(name, direction, client)] = Attack(
                 kind, flip(position, mask), DropReason.DECODE_FAILED
+            )
+        elif kind == "reseal_flip_anywhere":
+            position = data.draw(st.integers(0, 10_000), label=f"position {client}")
+            mask = data.draw(st.integers(1, 255), label=f"mask {client}")
+            config = capture(SEED, threshold)[1].config
+            assert config is not None
+            attacks[(name, direction, client)] = Attack(
+                kind, reseal_flip(config, position, mask), DropReason.PROMPT_MISMATCH
             )
         else:
             attacks[(name, direction, client)] = make_attack(
@@ -330,19 +441,21 @@ def test_one_client_too_many_corrupted_aborts_one_fewer_completes() -> None:
 
 
 def test_undecryptable_forwarded_share_is_tolerated() -> None:
-    """A ShareForward whose envelope is intact but one ciphertext is corrupted: the recipient
-    cannot read that share, still masks with its sender, and the round completes exactly."""
+    """Client 0's ShareKeys (genuine echo, valid digest) carries a corrupted ciphertext for
+    TARGET, which the server forwards in a genuine ShareForward: TARGET cannot read that share,
+    still masks with 0, and the round completes exactly with nobody dropped."""
     _, base = capture(SEED, 3)
     config = base.config
     assert config is not None
 
     def hook(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
-        if name == "masked_input" and sender is None and recipient == TARGET:
-            msg = wire.decode_share_forward(payload, config, TARGET)
-            (peer, ct), *rest = msg.ciphertexts
-            bad = bytes([ct[0] ^ 1]) + ct[1:]
-            forged = wire.ShareForward(((peer, bad), *rest))
-            return wire.encode_share_forward(config, TARGET, forged)
+        if (name, sender) == ("share_keys", 0):
+            msg = wire.decode_share_keys(payload, config, 0)
+            items = tuple(
+                (v, bytes([ct[0] ^ 1]) + ct[1:] if v == TARGET else ct) for v, ct in msg.ciphertexts
+            )
+            forged = wire.ShareKeys(items, msg.commitments, msg.prompt)
+            return wire.encode_share_keys(config, 0, forged)
         return payload
 
     result = simulate_round(INPUTS, threshold=3, bits=BITS, seed=SEED, intercept=hook)
@@ -363,7 +476,7 @@ def test_bad_share_ciphertext_of_a_later_dropout_is_tolerated() -> None:
         if name == "share_keys" and sender == 0:
             msg = wire.decode_share_keys(payload, config, 0)
             items = [(v, bytes(90) if v == 1 else ct) for v, ct in msg.ciphertexts]
-            forged = wire.ShareKeys(tuple(items), msg.commitments)
+            forged = wire.ShareKeys(tuple(items), msg.commitments, msg.prompt)
             return wire.encode_share_keys(config, 0, forged)
         return payload
 
@@ -390,18 +503,274 @@ def test_client_message_on_the_wrong_round_is_unexpected() -> None:
     assert result.client_aborts == {TARGET: AbortReason.INVALID_MESSAGE}
 
 
+# --------------------------------------------------------------------------- prompts re-sealed
+# A server prompt changed in transit and re-sealed with a valid digest: the client either tells
+# and refuses it, or answers it - echoing the digest of what it got, which is not what the server
+# sent - and is dropped with PROMPT_MISMATCH. Either way it is out, and the others' sum is exact.
+
+Hook = Callable[[str, int | None, int | None, bytes], bytes | None]
+
+
+def prompt_hook(name: str, client: int, forge: Callable[[bytes], bytes]) -> Hook:
+    """An intercept that replaces the round-``name`` prompt to ``client`` by ``forge(prompt)``."""
+
+    def hook(rn: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
+        return forge(payload) if (rn, sender, recipient) == (name, None, client) else payload
+
+    return hook
+
+
+def run_with_forged_prompt(
+    threshold: int, name: str, client: int, forge: Callable[[bytes], bytes]
+) -> RoundResult:
+    return simulate_round(
+        INPUTS,
+        threshold=threshold,
+        bits=BITS,
+        seed=SEED,
+        intercept=prompt_hook(name, client, forge),
+    )
+
+
+def assert_only_victim_out(
+    result: RoundResult, name: str, client: int, refused: AbortReason | None
+) -> None:
+    """``client`` is out from round ``name`` on - refusing its prompt for ``refused``, or
+    (``refused`` None) dropped for its echo - nobody else is, and the sum is exact."""
+    assert [int(v) for v in result.aggregate] == plain_sum(result.survivors)
+    if refused is None:
+        assert result.client_aborts == {}
+        expected = [(client, name, DropReason.PROMPT_MISMATCH)]
+    else:
+        assert result.client_aborts == {client: refused}
+        expected = [(client, name, DropReason.TIMED_OUT)]
+    assert [(d.client, d.phase.value, d.reason) for d in result.drops] == expected
+    others = [u for u in range(N) if u != client]
+    # An UnmaskRequest comes after the masked input was summed: still a survivor.
+    assert result.survivors == (list(range(N)) if name == "unmasking" else others)
+    assert result.responders == others
+
+
+def config_for(threshold: int) -> RoundConfig:
+    config = capture(SEED, threshold)[1].config
+    assert config is not None
+    return config
+
+
+def replace_peer_key(
+    config: RoundConfig, field: str, key: bytes, peer: int = 0
+) -> Callable[[bytes], bytes]:
+    """A KeyList forger: ``peer``'s ``field`` (c_public or s_public) set to ``key``, re-sealed."""
+
+    def forge(payload: bytes) -> bytes:
+        recipient = struct.unpack_from(">I", payload, 44)[0]
+        entries = list(wire.decode_key_list(payload, config, recipient).entries)
+        if field == "c_public":
+            entries[peer] = dataclasses.replace(entries[peer], c_public=key)
+        else:
+            entries[peer] = dataclasses.replace(entries[peer], s_public=key)
+        body = wire.key_list_body(wire.KeyList(tuple(entries)))
+        return wire.envelope(config, wire.MessageType.KEY_LIST, wire.SERVER_ID, recipient, body)
+
+    return forge
+
+
+FRESH_KEY = KeyPair.from_secret(bytes([7]) * 32).public
+"""A valid X25519 public key that belongs to nobody in the round."""
+
+
+def assert_victim_out_or_abort(
+    threshold: int, round_name: str, forge: Callable[[bytes], bytes]
+) -> None:
+    """TARGET's prompt of ``round_name`` forged: TARGET alone is out and the sum of the rest is
+    exact - or, with t = n, the round aborts below threshold (TARGET was needed)."""
+    if threshold == N:
+        with pytest.raises(ProtocolAbort) as info:
+            run_with_forged_prompt(threshold, round_name, TARGET, forge)
+        assert info.value.reason is AbortReason.BELOW_THRESHOLD
+        return
+    result = run_with_forged_prompt(threshold, round_name, TARGET, forge)
+    assert_only_victim_out(result, round_name, TARGET, None)
+
+
+@pytest.mark.parametrize("field", ["s_public", "c_public"])
+@pytest.mark.parametrize("threshold", [3, N])
+def test_key_list_with_a_replaced_peer_key_drops_its_recipient(field: str, threshold: int) -> None:
+    """Peer 0's key in TARGET's KeyList replaced by another valid key: TARGET cannot tell, and
+    would mask with (or encrypt to) a key 0 does not hold; its ShareKeys echoes the forged
+    prompt, so the server drops it and the rest add up exactly (or abort when t = n)."""
+    assert is_valid_public(FRESH_KEY)
+    config = config_for(threshold)
+    forge = replace_peer_key(config, field, FRESH_KEY)
+    assert_victim_out_or_abort(threshold, "share_keys", forge)
+
+
+def test_key_list_with_a_peer_key_copied_from_another_peer_is_refused() -> None:
+    """Peer 0's s^PK replaced by peer 1's: a repeated key, which TARGET can tell - it refuses."""
+    log, _ = capture(SEED, 3)
+    config = config_for(3)
+    genuine = wire.decode_key_list(log[("share_keys", None, TARGET)], config, TARGET)
+    forge = replace_peer_key(config, "s_public", genuine.entries[1].s_public)
+    result = run_with_forged_prompt(3, "share_keys", TARGET, forge)
+    assert_only_victim_out(result, "share_keys", TARGET, AbortReason.INCONSISTENT_VIEW)
+
+
+def forge_share_forward(
+    config: RoundConfig, edit: Callable[[list[tuple[int, bytes]]], list[tuple[int, bytes]]]
+) -> Callable[[bytes], bytes]:
+    """A ShareForward forger: the ciphertext list edited, re-sealed with a valid digest."""
+
+    def forge(payload: bytes) -> bytes:
+        recipient = struct.unpack_from(">I", payload, 44)[0]
+        msg = wire.decode_share_forward(payload, config, recipient)
+        body = wire.encode_share_forward(
+            config, recipient, wire.ShareForward(tuple(edit(list(msg.ciphertexts))))
+        )
+        return reseal(config, payload, body_of(body))
+
+    return forge
+
+
+@pytest.mark.parametrize("index", [0, -1], ids=["first", "last"])
+@pytest.mark.parametrize("threshold", [3, 4, N])
+def test_share_forward_with_a_ciphertext_removed_drops_its_recipient(
+    index: int, threshold: int
+) -> None:
+    """One ciphertext withheld from TARGET's ShareForward: TARGET would mask without that peer
+    (a masked input the server could never unmask). Its echo gives it away and it is dropped;
+    with t = n it sees too few peers and refuses, and the round aborts."""
+    config = config_for(threshold)
+
+    def remove(items: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        del items[index]
+        return items
+
+    assert_victim_out_or_abort(threshold, "masked_input", forge_share_forward(config, remove))
+
+
+def test_share_forward_with_a_corrupted_ciphertext_drops_its_recipient() -> None:
+    """One forwarded ciphertext altered in transit (valid digest): TARGET cannot read that share
+    and would carry on, but its masked input echoes the altered prompt and is not used."""
+    config = config_for(3)
+
+    def corrupt(items: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        (peer, ct), *rest = items
+        return [(peer, bytes([ct[0] ^ 1]) + ct[1:]), *rest]
+
+    result = run_with_forged_prompt(3, "masked_input", TARGET, forge_share_forward(config, corrupt))
+    assert_only_victim_out(result, "masked_input", TARGET, None)
+
+
+def test_share_forward_of_another_client_is_refused() -> None:
+    """The ShareForward meant for another client, re-sealed for TARGET: it lists TARGET's own
+    ciphertext, which TARGET can tell - it refuses."""
+    log, _ = capture(SEED, 3)
+    config = config_for(3)
+    theirs = body_of(log[("masked_input", None, (TARGET + 1) % N)])
+    result = run_with_forged_prompt(
+        3, "masked_input", TARGET, lambda payload: reseal(config, payload, theirs)
+    )
+    assert_only_victim_out(result, "masked_input", TARGET, AbortReason.INCONSISTENT_VIEW)
+
+
+@functools.cache
+def unmask_request_with_a_dropout(threshold: int, client: int) -> bytes:
+    """The UnmaskRequest to ``client`` of another session in which client 4 dropped before its
+    masked input: it names U3 = 0..3."""
+    log: dict[Key, bytes] = {}
+
+    def spy(name: str, sender: int | None, recipient: int | None, payload: bytes) -> bytes:
+        log[(name, sender, recipient)] = payload
+        return payload
+
+    result = simulate_round(
+        INPUTS,
+        threshold=threshold,
+        bits=BITS,
+        seed=OTHER_SEED,
+        drop={"masked_input": [4]},
+        intercept=spy,
+    )
+    assert result.survivors == [0, 1, 2, 3]
+    return log[("unmasking", None, client)]
+
+
+@pytest.mark.parametrize("threshold", [3, 4, N])
+def test_unmask_request_from_another_session_drops_its_recipient(threshold: int) -> None:
+    """TARGET's UnmaskRequest replaced by (the body of) one from another session, naming 0..3:
+    TARGET would reveal its share of s_4^SK although 4 survived here. Its response echoes the
+    replaced prompt and is dropped before its shares are looked at; t = n: TARGET refuses a
+    list of n - 1 < t survivors and the round aborts."""
+    config = config_for(threshold)
+    stale = body_of(unmask_request_with_a_dropout(min(threshold, N - 1), TARGET))
+    assert stale == wire.unmask_request_body(wire.UnmaskRequest((0, 1, 2, 3)))
+
+    def forge(payload: bytes) -> bytes:
+        return reseal(config, payload, stale)
+
+    if threshold == N:
+        with pytest.raises(ProtocolAbort) as info:
+            run_with_forged_prompt(threshold, "unmasking", TARGET, forge)
+        assert info.value.reason is AbortReason.BELOW_THRESHOLD
+        return
+    result = run_with_forged_prompt(threshold, "unmasking", TARGET, forge)
+    assert_only_victim_out(result, "unmasking", TARGET, None)
+
+
+@pytest.mark.parametrize("name", ["share_keys", "unmasking"])
+def test_prompt_bodies_shared_by_every_client_re_seal_to_the_genuine_prompt(name: str) -> None:
+    """KeyList and UnmaskRequest bodies are the same for every recipient (and, for the
+    UnmaskRequest, for any session with the same U3): re-sealing another client's - or another
+    session's - for TARGET gives the genuine bytes, so it changes nothing and drops nobody."""
+    log, _ = capture(SEED, 3)
+    other_log, _ = capture(OTHER_SEED, 3)
+    config = config_for(3)
+    genuine = log[(name, None, TARGET)]
+    sources = [log[(name, None, (TARGET + 1) % N)]]
+    if name == "unmasking":
+        sources.append(other_log[(name, None, TARGET)])
+    for source in sources:
+        assert source != genuine
+        assert reseal(config, genuine, body_of(source)) == genuine
+    result = run_with_forged_prompt(
+        3, name, TARGET, lambda p: reseal(config, p, body_of(sources[-1]))
+    )
+    assert result.drops == ()
+    assert result.client_aborts == {}
+    assert [int(v) for v in result.aggregate] == plain_sum(range(N))
+
+
+PROMPT_ROUNDS = list(ROUNDS[1:])
+"""The rounds that start with a server prompt."""
+
+
+@pytest.mark.parametrize("name", PROMPT_ROUNDS)
+@settings(max_examples=20)
+@given(
+    position=st.integers(0, 10_000),
+    mask=st.integers(1, 255),
+    client=st.integers(0, N - 1),
+    threshold=st.integers(1, N),
+)
+def test_any_byte_change_to_a_resealed_prompt_never_yields_a_wrong_sum(
+    name: str, position: int, mask: int, client: int, threshold: int
+) -> None:
+    """Any single byte of any prompt body changed and re-sealed: its recipient refuses it or is
+    dropped with PROMPT_MISMATCH (run_attacked checks which), nobody else is touched, and the
+    round releases the exact sum over its survivors - or aborts when fewer than t remain."""
+    attack = Attack(
+        "reseal_flip",
+        reseal_flip(config_for(threshold), position, mask),
+        DropReason.PROMPT_MISMATCH,
+    )
+    result = run_attacked(threshold, {(name, DOWN, client): attack})
+    if result is None:
+        event("aborted")
+    else:
+        event(f"refused: {result.client_aborts[client].name}" if result.client_aborts else "echo")
+
+
 # --------------------------------------------------------------------------- resealed bodies
-
-
-def reseal(config: RoundConfig, data: bytes, body: bytes) -> bytes:
-    """``data`` with its body replaced and a fresh (valid) digest: the digest is not a MAC."""
-    kind = wire.MessageType(data[5])
-    sender, recipient = struct.unpack_from(">II", data, 40)
-    return wire.envelope(config, kind, sender, recipient, body)
-
-
-def body_of(data: bytes) -> bytes:
-    return data[wire.HEADER_SIZE : -wire.DIGEST_SIZE]
 
 
 RESEALABLE = [
@@ -415,7 +784,9 @@ RESEALABLE = [
 """Where a valid-digest body of garbage must never yield a wrong sum. (A resealed MaskedInput
 *can* change the sum: the protocol has no client authentication yet, see the threat model; it is
 covered above only through corruption the digest catches. A resealed UnmaskResponse cannot:
-every share it carries is checked against its owner's ShareKeys commitment.)"""
+every share it carries is checked against its owner's ShareKeys commitment. A resealed server
+prompt gets its recipient out of the round: it refuses the prompt, or answers it with an echo
+the server does not accept.)"""
 
 
 @pytest.mark.parametrize(("name", "direction"), RESEALABLE)
@@ -445,6 +816,13 @@ def test_resealed_garbage_body_never_yields_a_wrong_sum(
     assert [int(v) for v in result.aggregate] == plain_sum(result.survivors)
     assert len(result.survivors) >= threshold
     assert len(result.responders) >= threshold
+    if direction == DOWN and body != original:
+        # The client refused the prompt, or answered it and was dropped for the echo.
+        refused = client in result.client_aborts
+        reason = DropReason.TIMED_OUT if refused else DropReason.PROMPT_MISMATCH
+        assert [(d.client, d.phase.value, d.reason) for d in result.drops] == [
+            (client, name, reason)
+        ]
 
 
 def test_unreadable_shares_of_a_survivor_abort_with_insufficient_shares() -> None:
@@ -456,7 +834,9 @@ def test_unreadable_shares_of_a_survivor_abort_with_insufficient_shares() -> Non
     original = log[("share_keys", 0, None)]
     msg = wire.decode_share_keys(original, config, 0)
     junk = wire.ShareKeys(
-        tuple((v, bytes(wire.SHARE_CIPHERTEXT_SIZE)) for v, _ in msg.ciphertexts), msg.commitments
+        tuple((v, bytes(wire.SHARE_CIPHERTEXT_SIZE)) for v, _ in msg.ciphertexts),
+        msg.commitments,
+        msg.prompt,  # the genuine echo: only the ciphertexts are wrong
     )
     forged = wire.encode_share_keys(config, 0, junk)
 
@@ -505,7 +885,7 @@ def alter_shares(
     shares = tuple(
         (peer, kind, new_values.get(i, value)) for i, (peer, kind, value) in enumerate(msg.shares)
     )
-    return wire.encode_unmask_response(config, sender, wire.UnmaskResponse(shares))
+    return wire.encode_unmask_response(config, sender, wire.UnmaskResponse(shares, msg.prompt))
 
 
 @pytest.mark.parametrize(
@@ -607,7 +987,8 @@ def forge_commitments(
             return payload
         msg = wire.decode_share_keys(payload, config, owner)
         commitments = tuple((v, *edit(v, ck, cm)) for v, ck, cm in msg.commitments)
-        return wire.encode_share_keys(config, owner, wire.ShareKeys(msg.ciphertexts, commitments))
+        forged = wire.ShareKeys(msg.ciphertexts, commitments, msg.prompt)
+        return wire.encode_share_keys(config, owner, forged)
 
     return hook
 

@@ -106,6 +106,7 @@ def assert_refuses(client: Client, data: bytes, reason: AbortReason) -> None:
     assert client.abort_reason is reason
     assert client._held == {}  # no shares kept around to leak later
     assert client._x.size == 0 and client._b == b"" and client._share_rand == b""
+    assert client._c is None and client._s is None
     with pytest.raises(StateError):
         client.handle(data)
 
@@ -262,15 +263,25 @@ def test_bad_key_list_is_refused(case: str, reason: AbortReason) -> None:
 
 
 def test_low_order_mask_key_is_refused_before_masking() -> None:
-    """A peer's s^PK of low order passes the key-list checks but the client refuses to mask."""
+    """A peer's s^PK of low order passes the key-list checks but the client refuses to mask.
+
+    The forged key list reaches client 0 only; for 0 to get a ShareForward at all, its reply's
+    echo is forged too (to the digest of the key list the server did send it), as an adversary
+    on the wire could do: the prompt echo is no authentication."""
     h = Harness()
     h.step()
     u = 0
     entries = list(key_list_for(h, u).entries)
     entries[2] = dataclasses.replace(entries[2], s_public=LOW_ORDER_KEYS[0])
     reply = h.clients[u].handle(forged_key_list(h, u, entries))
+    sent = wire.decode_share_keys(reply, h.config, u)
+    assert sent.prompt != wire.prompt_digest(h.prompts[u])
+    reply = wire.encode_share_keys(
+        h.config, u, dataclasses.replace(sent, prompt=wire.prompt_digest(h.prompts[u]))
+    )
     h.deliver({**h.replies(skip=[u]), u: reply})
     h.close()
+    assert h.server.drops == []
     assert_refuses(h.clients[u], h.prompts[u], AbortReason.KEY_AGREEMENT_FAILED)
 
 
@@ -357,17 +368,18 @@ def test_fixed_rand_makes_the_client_deterministic() -> None:
 
 
 def test_client_forgets_each_secret_once_it_is_used() -> None:
-    """The sharing coefficients go after ShareKeys, x_u and b_u after MaskedInput (their buffer
-    too, not just a view of it), and the held shares after Unmasking."""
+    """The sharing coefficients and c_u^SK go after ShareKeys, x_u, b_u and s_u^SK after
+    MaskedInput (the buffer of x_u too, not just a view of it), the held shares after Unmasking."""
     h = Harness()
     c = h.clients[0]
     x_buffer = c._x
     h.step()
     h.step()
     assert c._share_rand == b"" and c._b != b""
+    assert c._c is None and c._s is not None  # c_u^SK only keys the share encryption
     h.step()
     assert c._x.size == 0 and c._x.base is None and not np.shares_memory(c._x, x_buffer)
-    assert c._b == b"" and c._held
+    assert c._b == b"" and c._s is None and c._held
     h.step()
     assert c.phase is ClientPhase.COMPLETED and c._held == {}
     assert h.server.result is not None
@@ -447,7 +459,8 @@ def test_server_keeps_the_first_message_of_a_client() -> None:
     masked = h.replies()
     h.deliver(masked)
     zeros = np.zeros(h.config.dim, dtype=ring_dtype(h.config.bits))
-    forged = wire.encode_masked_input(h.config, 0, wire.MaskedInput(zeros))
+    echo = wire.decode_masked_input(masked[0], h.config, 0).prompt  # the genuine echo
+    forged = wire.encode_masked_input(h.config, 0, wire.MaskedInput(zeros, echo))
     h.server.receive(0, forged)  # would change the sum if it counted
     h.server.receive(1, masked[1])  # counted once only
     h.close()
@@ -559,7 +572,8 @@ def test_server_drops_share_keys_not_covering_u1(which: str) -> None:
     else:
         items = []
     # The commitments are left as they were: only the ciphertext list is wrong.
-    messages[0] = wire.encode_share_keys(h.config, 0, wire.ShareKeys(tuple(items), msg.commitments))
+    forged = wire.ShareKeys(tuple(items), msg.commitments, msg.prompt)
+    messages[0] = wire.encode_share_keys(h.config, 0, forged)
     h.deliver(messages)
     h.close()
     assert_only_sender_dropped_at_share_keys(h, DropReason.INVALID_CONTENT)
@@ -626,7 +640,7 @@ def test_server_drops_share_keys_with_wrong_commitment_holders(which: str) -> No
     assert [v for v, _, _ in msg.commitments] == [0, 1, 2, 3, 4]
     commitments = edit(list(msg.commitments))
     assert commitments != list(msg.commitments)
-    forged = wire.ShareKeys(msg.ciphertexts, tuple(commitments))
+    forged = wire.ShareKeys(msg.ciphertexts, tuple(commitments), msg.prompt)
     messages[0] = wire.encode_share_keys(h.config, 0, forged)
     h.deliver(messages)
     h.close()
@@ -661,7 +675,7 @@ def reencode_response(
 ) -> bytes:
     msg = decode_response(h, u, data)
     shares = tuple(edit(*share) for share in msg.shares)
-    return wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(shares))
+    return wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(shares, msg.prompt))
 
 
 @pytest.mark.parametrize("which", ["key_for_survivor", "mask_for_dropped", "unexpected_peer"])
@@ -684,7 +698,8 @@ def test_server_drops_unmask_response_with_wrong_share(which: str) -> None:
     else:
         msg = decode_response(h, 0, responses[0])
         shares = (*msg.shares, (5, wire.ShareKind.KEY, 1))  # 5 never shared with anyone
-        responses[0] = wire.encode_unmask_response(h.config, 0, wire.UnmaskResponse(shares))
+        forged = wire.UnmaskResponse(shares, msg.prompt)
+        responses[0] = wire.encode_unmask_response(h.config, 0, forged)
     h.deliver(responses)
     h.close()
     last = h.server.drops[-1]
@@ -697,6 +712,247 @@ def test_server_drops_unmask_response_with_wrong_share(which: str) -> None:
     assert list(h.server.result.survivors) == [0, 1, 2, 3]
     assert list(h.server.result.responders) == [1, 2, 3]
     assert [int(v) for v in h.server.result.vector] == h.plain_sum([0, 1, 2, 3])
+
+
+# --------------------------------------------------------------------------- prompt echo
+# Every reply starts with the digest of the prompt it answers; the server drops (PROMPT_MISMATCH)
+# a reply that echoes anything but the digest of the prompt it sent that client this phase.
+
+PROMPTED_PHASES = [ServerPhase.SHARE_KEYS, ServerPhase.MASKED_INPUT, ServerPhase.UNMASKING]
+"""The server phases whose replies answer a prompt, in round order."""
+
+
+def decode_reply(h: Harness, u: int, data: bytes) -> Any:
+    """Client ``u``'s reply for the server's current phase, decoded."""
+    if h.server.phase is ServerPhase.SHARE_KEYS:
+        return wire.decode_share_keys(data, h.config, u)
+    if h.server.phase is ServerPhase.MASKED_INPUT:
+        return wire.decode_masked_input(data, h.config, u)
+    assert h.server.phase is ServerPhase.UNMASKING
+    return decode_response(h, u, data)
+
+
+def encode_reply(h: Harness, u: int, msg: Any) -> bytes:
+    if isinstance(msg, wire.ShareKeys):
+        return wire.encode_share_keys(h.config, u, msg)
+    if isinstance(msg, wire.MaskedInput):
+        return wire.encode_masked_input(h.config, u, msg)
+    assert isinstance(msg, wire.UnmaskResponse)
+    return wire.encode_unmask_response(h.config, u, msg)
+
+
+def re_echo(h: Harness, u: int, data: bytes, prompt: bytes) -> bytes:
+    """Client ``u``'s reply ``data``, re-encoded to echo ``prompt`` instead."""
+    return encode_reply(h, u, dataclasses.replace(decode_reply(h, u, data), prompt=prompt))
+
+
+def finish(h: Harness) -> None:
+    """Run the harness to the end of the round."""
+    while h.server.phase is not ServerPhase.COMPLETED:
+        h.step()
+
+
+def test_client_echoes_the_digest_of_each_prompt_it_answers() -> None:
+    h = Harness()
+    h.step()
+    for phase in PROMPTED_PHASES:
+        assert h.server.phase is phase
+        replies = h.replies()
+        echoes = {u: decode_reply(h, u, data).prompt for u, data in replies.items()}
+        for u, echo in echoes.items():
+            assert echo == wire.prompt_digest(h.prompts[u]) == h.prompts[u][-32:]
+        assert len(set(echoes.values())) == len(echoes)  # one digest per recipient
+        h.deliver(replies)
+        h.close()
+    assert h.server.drops == []
+    assert h.server.result is not None
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(range(5))
+
+
+ECHO_SOURCES = [
+    (phase, source)
+    for phase in PROMPTED_PHASES
+    for source in ("other_client", "previous_prompt", "zeros", "own_reply")
+    if not (phase is ServerPhase.SHARE_KEYS and source == "previous_prompt")
+]
+
+
+@pytest.mark.parametrize(("phase", "source"), ECHO_SOURCES, ids=str)
+def test_server_drops_a_reply_echoing_another_prompt(phase: ServerPhase, source: str) -> None:
+    """Client 1's genuine reply re-encoded to echo the digest of the prompt sent to client 2,
+    of its own prompt of the previous round, 32 zeros, or its own previous reply: dropped with
+    PROMPT_MISMATCH, and the round completes exactly without it."""
+    h = Harness()
+    previous: dict[int, bytes] = {}
+    earlier_replies = h.replies()  # the AdvertiseKeys
+    h.deliver(earlier_replies)
+    h.close()
+    while h.server.phase is not phase:
+        previous = h.prompts
+        earlier_replies = h.replies()
+        h.deliver(earlier_replies)
+        h.close()
+    victim = 1
+    if source == "other_client":
+        echo = wire.prompt_digest(h.prompts[2])
+    elif source == "previous_prompt":
+        echo = wire.prompt_digest(previous[victim])
+    elif source == "zeros":
+        echo = bytes(32)
+    else:
+        echo = wire.prompt_digest(earlier_replies[victim])
+    assert echo != wire.prompt_digest(h.prompts[victim])
+    replies = h.replies()
+    replies[victim] = re_echo(h, victim, replies[victim], echo)
+    h.deliver(replies)
+    assert [(d.client, d.phase, d.reason) for d in h.server.drops] == [
+        (victim, phase, DropReason.PROMPT_MISMATCH)
+    ]
+    assert h.server.ready and victim not in h.server.live
+    h.close()
+    finish(h)
+    assert h.server.result is not None
+    survivors = range(5) if phase is ServerPhase.UNMASKING else [0, 2, 3, 4]
+    assert list(h.server.result.survivors) == list(survivors)
+    assert list(h.server.result.responders) == [0, 2, 3, 4]
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(survivors)
+
+
+def _to_phase_with_replies(phase: ServerPhase) -> tuple[Harness, dict[int, bytes]]:
+    """n = 5, t = 3; client 4 drops before its masked input (so shares of s_4^SK are wanted).
+    Deterministic: two calls give the same round, message for message."""
+    h = Harness(n=5, t=3, seed=3)
+    h.step()
+    if phase is not ServerPhase.SHARE_KEYS:
+        h.step()
+        h.step(skip=[4])
+    assert h.server.phase is phase
+    return h, h.replies()
+
+
+@pytest.mark.parametrize("which", ["uncovered_peer", "bad_share", "wrong_kind"])
+def test_echo_is_checked_before_the_content(which: str) -> None:
+    """A reply with bad content is dropped for its content when it echoes the right prompt,
+    and with PROMPT_MISMATCH when it also echoes a wrong one: the echo is checked first."""
+    phase = ServerPhase.SHARE_KEYS if which == "uncovered_peer" else ServerPhase.UNMASKING
+    content_reason = DropReason.BAD_SHARE if which == "bad_share" else DropReason.INVALID_CONTENT
+    outcomes = []
+    for echo_ok in (True, False):
+        h, replies = _to_phase_with_replies(phase)
+        msg = decode_reply(h, 0, replies[0])
+        if which == "uncovered_peer":
+            bad = dataclasses.replace(msg, ciphertexts=msg.ciphertexts[:-1])
+        elif which == "bad_share":
+            shares = [(p, k, (v + 1) % shamir.PRIME) for p, k, v in msg.shares]
+            bad = dataclasses.replace(msg, shares=tuple(shares))
+        else:
+            shares = [(p, wire.ShareKind.KEY, v) for p, _, v in msg.shares]
+            bad = dataclasses.replace(msg, shares=tuple(shares))
+        if not echo_ok:
+            bad = dataclasses.replace(bad, prompt=wire.prompt_digest(h.prompts[1]))
+        h.server.receive(0, encode_reply(h, 0, bad))
+        outcomes.append([(d.client, d.phase, d.reason) for d in h.server.drops if d.client == 0])
+    assert outcomes == [[(0, phase, content_reason)], [(0, phase, DropReason.PROMPT_MISMATCH)]]
+
+
+def forged_prompt(h: Harness, u: int) -> bytes:
+    """A prompt for ``u`` in the server's current phase that an honest client cannot tell from
+    a genuine one, but that the server did not send: in the KeyList peer 3's s^PK is another
+    valid key, the ShareForward lacks its first ciphertext, the UnmaskRequest omits survivor 3."""
+    phase = h.server.phase
+    if phase is ServerPhase.SHARE_KEYS:
+        entries = list(key_list_for(h, u).entries)
+        entries[3] = dataclasses.replace(entries[3], s_public=fresh_public(7))
+        return forged_key_list(h, u, entries)
+    if phase is ServerPhase.MASKED_INPUT:
+        forward = wire.decode_share_forward(h.prompts[u], h.config, u)
+        return wire.encode_share_forward(h.config, u, wire.ShareForward(forward.ciphertexts[1:]))
+    assert phase is ServerPhase.UNMASKING
+    request = wire.decode_unmask_request(h.prompts[u], h.config, u)
+    survivors = tuple(v for v in request.survivors if v != 3)
+    return wire.encode_unmask_request(h.config, u, wire.UnmaskRequest(survivors))
+
+
+@pytest.mark.parametrize("phase", PROMPTED_PHASES, ids=lambda p: p.value)
+def test_client_answering_an_altered_prompt_is_dropped_and_the_sum_is_exact(
+    phase: ServerPhase,
+) -> None:
+    """Client 0 gets an altered prompt it accepts (a replaced peer key, a withheld ciphertext,
+    a survivor list short of a survivor), answers it echoing what it got, and is dropped with
+    PROMPT_MISMATCH; the others' sum is exact (0's input too, if it was already summed)."""
+    h = Harness(n=5, t=3)
+    h.step()
+    while h.server.phase is not phase:
+        h.step()
+    forged = forged_prompt(h, 0)
+    assert forged != h.prompts[0]
+    replies = h.replies(skip=[0])
+    replies[0] = h.clients[0].handle(forged)  # accepted: nothing the client can check
+    assert decode_reply(h, 0, replies[0]).prompt == wire.prompt_digest(forged)
+    h.deliver(replies)
+    assert [(d.client, d.phase, d.reason) for d in h.server.drops] == [
+        (0, phase, DropReason.PROMPT_MISMATCH)
+    ]
+    h.close()
+    finish(h)
+    assert h.server.result is not None
+    survivors = range(5) if phase is ServerPhase.UNMASKING else range(1, 5)
+    assert list(h.server.result.survivors) == list(survivors)
+    assert list(h.server.result.responders) == [1, 2, 3, 4]
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(survivors)
+
+
+@settings(max_examples=60)
+@given(n=st.integers(4, 6), data=st.data())
+def test_only_the_genuine_unmask_request_gets_an_answer_used(n: int, data: st.DataObject) -> None:
+    """Any survivor list sent to one client of U3 in place of the genuine one: the client
+    refuses it, or answers and is dropped with PROMPT_MISMATCH - unless the list is U3 itself,
+    which re-encodes to the genuine prompt byte for byte. The round then releases exactly
+    sum(U3), or aborts with BELOW_THRESHOLD when fewer than t responders remain."""
+    t = data.draw(st.integers(1, n - 1), label="t")
+    share_skip = data.draw(
+        st.sets(st.integers(0, n - 1), max_size=min(1, n - t)), label="share_skip"
+    )
+    u2 = sorted(set(range(n)) - share_skip)
+    masked_skip = data.draw(
+        st.sets(st.sampled_from(u2), max_size=min(1, len(u2) - t)), label="masked_skip"
+    )
+    h = Harness(n=n, t=t, seed=n)
+    to_unmasking(h, share_skip=share_skip, masked_skip=masked_skip)
+    u3 = sorted(h.prompts)
+    u = data.draw(st.sampled_from(u3), label="client")
+    # u and at least t - 1 other ids of U2: lists the client accepts.
+    plausible = st.sets(st.sampled_from(u2), min_size=t - 1).map(lambda xs: sorted(xs | {u}))
+    survivors = data.draw(
+        st.one_of(st.just(u3), plausible, st.sets(st.integers(0, n - 1)).map(sorted)),
+        label="survivors",
+    )
+    request = wire.encode_unmask_request(h.config, u, wire.UnmaskRequest(tuple(survivors)))
+    genuine = survivors == u3
+    assert (request == h.prompts[u]) == genuine
+    replies = h.replies(skip=[u])
+    try:
+        replies[u] = h.clients[u].handle(request)
+    except ClientAbort:
+        assert not genuine
+        outcome = "refused"
+    else:
+        outcome = "genuine" if genuine else "answered"
+    event(outcome)
+    h.deliver(replies)
+    drops = [(d.client, d.reason) for d in h.server.drops if d.phase is ServerPhase.UNMASKING]
+    assert drops == ([(u, DropReason.PROMPT_MISMATCH)] if outcome == "answered" else [])
+    responders = u3 if genuine else [v for v in u3 if v != u]
+    try:
+        h.server.advance()
+    except ProtocolAbort as exc:
+        assert len(responders) < t
+        assert exc.reason is AbortReason.BELOW_THRESHOLD
+        return
+    assert h.server.result is not None
+    assert list(h.server.result.survivors) == u3
+    assert list(h.server.result.responders) == responders
+    assert [int(v) for v in h.server.result.vector] == h.plain_sum(u3)
 
 
 # --------------------------------------------------------------------------- unmasking shares
@@ -866,7 +1122,7 @@ def test_bad_share_leaving_fewer_than_t_shares_aborts_insufficient_shares() -> N
         cts = tuple(
             (v, bytes(wire.SHARE_CIPHERTEXT_SIZE) if v == 3 else ct) for v, ct in msg.ciphertexts
         )
-        return wire.encode_share_keys(h.config, 4, wire.ShareKeys(cts, msg.commitments))
+        return wire.encode_share_keys(h.config, 4, wire.ShareKeys(cts, msg.commitments, msg.prompt))
 
     h.step(edit=junk_to_3)
     h.step(skip=[4])
@@ -893,7 +1149,9 @@ def test_too_few_shares_of_a_secret_abort_insufficient_shares() -> None:
     for u in (0, 1):
         msg = decode_response(h, u, responses[u])
         kept = tuple(s for s in msg.shares if s[0] != 4)
-        responses[u] = wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(kept))
+        responses[u] = wire.encode_unmask_response(
+            h.config, u, wire.UnmaskResponse(kept, msg.prompt)
+        )
     h.deliver(responses)
     assert [d.client for d in h.server.drops] == [4]  # withholding is not a bad share
     with pytest.raises(ProtocolAbort) as info:
@@ -1036,9 +1294,8 @@ def test_altered_shares_never_yield_a_wrong_aggregate(n: int, data: st.DataObjec
             for p, _, _ in shares:
                 counted.setdefault(p, set()).add(u)
         if roles[u] != "silent":
-            h.server.receive(
-                u, wire.encode_unmask_response(h.config, u, wire.UnmaskResponse(tuple(shares)))
-            )
+            response = wire.UnmaskResponse(tuple(shares), msg.prompt)
+            h.server.receive(u, wire.encode_unmask_response(h.config, u, response))
 
     alterers = [u for u in u3 if roles[u] == "alter"]
     assert_dropped_for_bad_share(h, alterers)

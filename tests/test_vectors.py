@@ -60,6 +60,13 @@ FILES = (
     "round.json",
 )
 COMMIT_LABEL = b"secagg/v1/share-commit"
+DIGEST_LABEL = b"secagg/v1/digest"
+REPLY_TO = {
+    "SHARE_KEYS": "KEY_LIST",
+    "MASKED_INPUT": "SHARE_FORWARD",
+    "UNMASK_RESPONSE": "UNMASK_REQUEST",
+}
+"""Each client reply and the server prompt whose digest it echoes (SPEC.md 5.7)."""
 
 
 @cache
@@ -146,7 +153,11 @@ def test_bad_cases_are_marked_as_failures() -> None:
 
 @pytest.mark.parametrize(
     ("heading", "name"),
-    [("An annotated example", "advertise_keys"), ("A second annotated example", "share_keys")],
+    [
+        ("An annotated example", "advertise_keys"),
+        ("A second annotated example", "share_keys"),
+        ("A third annotated example", "masked_input_b8"),
+    ],
 )
 def test_spec_example_is_the_vector(heading: str, name: str) -> None:
     """The annotated messages at the end of SPEC.md are byte for byte the wire.json cases."""
@@ -434,11 +445,13 @@ def encode_fields(
             commitments = tuple(
                 (c["holder"], unhex(c["c_key"]), unhex(c["c_mask"])) for c in fields["commitments"]
             )
-            return wire.encode_share_keys(cfg, sender, wire.ShareKeys(items, commitments))
+            share_keys = wire.ShareKeys(items, commitments, unhex(fields["prompt"]))
+            return wire.encode_share_keys(cfg, sender, share_keys)
         return wire.encode_share_forward(cfg, recipient, wire.ShareForward(items))
     if type_name == "MASKED_INPUT":
         vector = np.array(fields["vector"], dtype=prg.ring_dtype(cfg.bits))
-        return wire.encode_masked_input(cfg, sender, wire.MaskedInput(vector))
+        masked = wire.MaskedInput(vector, unhex(fields["prompt"]))
+        return wire.encode_masked_input(cfg, sender, masked)
     if type_name == "UNMASK_REQUEST":
         request = wire.UnmaskRequest(tuple(fields["survivors"]))
         return wire.encode_unmask_request(cfg, recipient, request)
@@ -446,7 +459,8 @@ def encode_fields(
         shares = tuple(
             (s["peer"], wire.ShareKind[s["kind"]], int(s["share"], 16)) for s in fields["shares"]
         )
-        return wire.encode_unmask_response(cfg, sender, wire.UnmaskResponse(shares))
+        response = wire.UnmaskResponse(shares, unhex(fields["prompt"]))
+        return wire.encode_unmask_response(cfg, sender, response)
     raise AssertionError(type_name)
 
 
@@ -463,6 +477,7 @@ def fields_of(msg: Any) -> Json:
         }
     if isinstance(msg, wire.ShareKeys):
         return {
+            "prompt": msg.prompt.hex(),
             "ciphertexts": [{"peer": p, "ciphertext": c.hex()} for p, c in msg.ciphertexts],
             "commitments": [
                 {"holder": v, "c_key": ck.hex(), "c_mask": cm.hex()}
@@ -472,12 +487,13 @@ def fields_of(msg: Any) -> Json:
     if isinstance(msg, wire.ShareForward):
         return {"ciphertexts": [{"peer": p, "ciphertext": c.hex()} for p, c in msg.ciphertexts]}
     if isinstance(msg, wire.MaskedInput):
-        return {"vector": ints(msg.vector)}
+        return {"prompt": msg.prompt.hex(), "vector": ints(msg.vector)}
     if isinstance(msg, wire.UnmaskRequest):
         return {"survivors": list(msg.survivors)}
     if isinstance(msg, wire.UnmaskResponse):
         return {
-            "shares": [{"peer": p, "kind": k.name, "share": field(v)} for p, k, v in msg.shares]
+            "prompt": msg.prompt.hex(),
+            "shares": [{"peer": p, "kind": k.name, "share": field(v)} for p, k, v in msg.shares],
         }
     raise AssertionError(type(msg))
 
@@ -501,6 +517,31 @@ def test_wire_decode(case: Json) -> None:
             decode_as(*args)
         assert info.value.reason is DropReason[case["reason"]]
         assert int(info.value.reason) == case["reason_code"]
+
+
+def test_wire_replies_echo_their_prompt() -> None:
+    """Every good reply starts its body with the digest field of the prompt named in 'echoes':
+    a prompt of the type it answers, under the same config. When that prompt went to another
+    client the reply still decodes, and its note says the server drops it (PROMPT_MISMATCH)."""
+    by_name = {case["name"]: case for case in cases("wire.json")}
+    replies = [c for c in cases("wire.json") if c["success"] and c["type"] in REPLY_TO]
+    assert {c["type"] for c in replies} == set(REPLY_TO)
+    others = 0
+    for case in replies:
+        prompt = by_name[case["echoes"]]
+        assert prompt["success"] and prompt["type"] == REPLY_TO[case["type"]]
+        assert prompt["config"] == case["config"] and prompt["sender"] == SERVER
+        sent, data = unhex(prompt["message"]), unhex(case["message"])
+        digest = labeled_sha256(DIGEST_LABEL, sent[:-32])  # from the definition (SPEC.md 4)
+        assert sent[-32:] == digest == wire.prompt_digest(sent)
+        assert data[wire.HEADER_SIZE : wire.HEADER_SIZE + 32] == digest
+        assert case["decoded"]["prompt"] == digest.hex()
+        if prompt["recipient"] == case["sender"]:
+            assert "note" not in case or "PROMPT_MISMATCH" not in case["note"]
+        else:
+            others += 1
+            assert "PROMPT_MISMATCH" in case["note"]
+    assert others == 1
 
 
 def test_wire_configs() -> None:
@@ -641,6 +682,104 @@ def delivered(case: Json, type_name: str) -> dict[tuple[int, int], bytes]:
             if data is not None:
                 out[(step["sender"], step["recipient"])] = unhex(data)
     return out
+
+
+@pytest.mark.parametrize("case", cases("round.json"), ids=ids)
+def test_round_prompt_echo(case: Json) -> None:
+    """Every reply echoes the digest of the prompt its sender was delivered, and the server drops
+    a client with PROMPT_MISMATCH exactly when the reply it received decodes but echoes another
+    digest than that of the prompt it sent this client (SPEC.md 5.7)."""
+    cfg = config_of(case["config"])
+    sent: dict[tuple[str, int], bytes] = {}
+    got: dict[tuple[str, int], bytes] = {}
+    mismatched = set()
+    for step in case["transcript"]:
+        if step["step"] != "message":
+            continue
+        message, arrived = unhex(step["message"]), step.get("delivered", step["message"])
+        if step["sender"] == SERVER:
+            sent[(step["round"], step["recipient"])] = message
+            if arrived is not None:
+                got[(step["round"], step["recipient"])] = unhex(arrived)
+            continue
+        if step["type"] not in REPLY_TO:
+            continue
+        u, key = step["sender"], (step["round"], step["sender"])
+        assert wire.MessageType(sent[key][5]).name == REPLY_TO[step["type"]]
+        own = decode_as(step["type"], message, cfg, u, SERVER)
+        assert own.prompt == got[key][-32:] == labeled_sha256(DIGEST_LABEL, got[key][:-32])
+        if arrived is None:
+            continue
+        try:
+            received = decode_as(step["type"], unhex(arrived), cfg, u, SERVER)
+        except DecodeError:
+            continue  # dropped for the decode failure; the echo is not looked at
+        if received.prompt != sent[key][-32:]:
+            mismatched.add((step["round"], u))
+    dropped = {(d["phase"], d["client"]) for d in case["drops"] if d["reason"] == "PROMPT_MISMATCH"}
+    assert dropped == mismatched
+
+
+PROMPT_MISMATCH_ROUNDS = [
+    case for case in cases("round.json") if case.get("reason") == DropReason.PROMPT_MISMATCH.name
+]
+
+
+def test_prompt_mismatch_rounds_exist() -> None:
+    assert {case["name"] for case in PROMPT_MISMATCH_ROUNDS} == {
+        "round_bad_share_keys_prompt_of_other_client",
+        "round_bad_masked_input_flipped_prompt",
+        "round_bad_unmask_stale_prompt",
+        "round_bad_key_list_forged_key",
+        "round_bad_forward_ciphertext_removed",
+        "round_bad_forward_corrupt_ciphertext",
+        "round_bad_unmask_request_altered",
+    }
+
+
+@pytest.mark.parametrize("case", PROMPT_MISMATCH_ROUNDS, ids=ids)
+def test_prompt_mismatch_round_drops_only_that_client(case: Json) -> None:
+    """The client whose reply echoes another prompt is the only one dropped, and the round still
+    completes (test_round_replay checks that the aggregate is the exact sum of the survivors)."""
+    assert [(d["client"], d["reason"], d["reason_code"]) for d in case["drops"]] == [
+        (case["client"], "PROMPT_MISMATCH", 9)
+    ]
+    assert case["error"] == "Drop" and case["reason_code"] == 9
+    assert not case["client_aborts"] and case["abort"] is None
+    result = case["result"]
+    assert result is not None and case["client"] not in result["responders"]
+    if case["drops"][0]["phase"] != "unmasking":
+        assert case["client"] not in result["survivors"]
+    assert len(result["responders"]) >= case["config"]["threshold"]
+
+
+def masked_input(case: Json, u: int, u2: list[int]) -> list[int]:
+    """y_u of client u of a round, masked for the view ``u2`` of U2 (SPEC.md 10.4)."""
+    cfg = config_of(case["config"])
+    rands = {c["id"]: unhex(c["rand"]) for c in case["clients"]}
+    (x,) = [c["input"] for c in case["clients"] if c["id"] == u]
+    y = np.array(x, dtype=object) + prg.expand(
+        rands[u][64:96], cfg.dim, cfg.bits, label=b"self-mask"
+    )
+    for v in u2:
+        if v != u:
+            shared = agree(rands[u][32:64], KeyPair.from_secret(rands[v][32:64]).public)
+            seed = kdf.pair_mask_seed(shared, session_id=cfg.session_id, u=u, v=v)
+            mask = prg.expand(seed, cfg.dim, cfg.bits, label=b"pair-mask").astype(object)
+            y = y + (mask if u < v else -mask)
+    return ints(y % cfg.modulus)
+
+
+def test_withheld_ciphertext_changes_the_view() -> None:
+    """Why the echo matters: with e_{2,0} withheld from its ShareForward, client 0 masks for the
+    view U2 = {0, 1} while the server's U2 is {0, 1, 2}, so its y_0 would leave the mask with
+    client 2 in the sum. Its echo gives it away and it is dropped instead."""
+    (case,) = [
+        c for c in cases("round.json") if c["name"] == "round_bad_forward_ciphertext_removed"
+    ]
+    cfg = config_of(case["config"])
+    y0 = wire.decode_masked_input(delivered(case, "MASKED_INPUT")[(0, SERVER)], cfg, 0)
+    assert ints(y0.vector) == masked_input(case, 0, [0, 1]) != masked_input(case, 0, [0, 1, 2])
 
 
 HONEST = [case for case in cases("round.json") if "intermediates" in case]
@@ -902,11 +1041,23 @@ def test_schema_matches_library() -> None:
         assert struct_["size"] == sum(field_size(f) for f in struct_["fields"]), name
     assert s["round_config"]["size"] == sum(field_size(f) for f in s["round_config"]["fields"])
     assert sum(field_size(f) for f in s["envelope"]["header"]) == wire.HEADER_SIZE
-    # max_size = 48 + 32 + max(8 + 162n, m*w), checked against the library on a few configs.
-    assert s["envelope"]["max_size"] == "48 + 32 + max(8 + 162*n, m*w)"
-    for n, m, b in ((1, 1, 1), (4, 4, 8), (3, 1000, 40), (100, 2, 64), (4, 162, 32)):
+    # max_size = 48 + 32 + max(40 + 162n, 32 + m*w) (SHARE_KEYS or MASKED_INPUT, each with
+    # its prompt echo), checked against the library on a few configs.
+    assert s["envelope"]["max_size"] == "48 + 32 + max(40 + 162*n, 32 + m*w)"
+    for n, m, b in ((1, 1, 1), (4, 4, 8), (3, 1000, 40), (100, 2, 64), (4, 162, 32), (4, 170, 8)):
         cfg = RoundConfig(num_clients=n, threshold=1, dim=m, bits=b, session_nonce=bytes(32))
-        assert wire.max_message_size(cfg) == 80 + max(8 + 162 * n, m * cfg.width)
+        assert wire.max_message_size(cfg) == 80 + max(40 + 162 * n, 32 + m * cfg.width)
+    # The prompt echo: each reply's body starts with the 32-byte digest of the prompt it answers,
+    # and the server compares it before any content rule (SPEC.md 5.7).
+    for name, spec in s["message_types"].items():
+        prefix = spec["body"].get("prefix", [])
+        if name in REPLY_TO:
+            assert spec["answers"] == REPLY_TO[name]
+            assert [(f["name"], field_size(f)) for f in prefix] == [("prompt", wire.DIGEST_SIZE)]
+            first = spec["body"]["content_rules"][0]
+            assert first["reason"] == DropReason.PROMPT_MISMATCH.name
+        else:
+            assert "answers" not in spec and not prefix
 
 
 def field_size(f: Json) -> int:
@@ -941,19 +1092,21 @@ def schema_parse(data: bytes, cfg: RoundConfig) -> tuple[Json, str, Json]:
     type_name = next(k for k, v in s["message_types"].items() if v["value"] == header["type"])
     layout = s["message_types"][type_name]["body"]
     n, width = cfg.num_clients, 4 if cfg.bits <= 32 else 8
-    fields: Json
+    # The fixed prefix (the prompt echo of a reply) comes first; the layout is the rest.
+    fields, start = read_fields(layout.get("prefix", []), body, 0)
+    rest = body[start:]
     if layout["layout"] == "struct":
-        assert len(body) == layout["size"]
-        fields, _ = read_fields(layout["fields"], body, 0)
+        assert len(rest) == layout["size"]
+        fields.update(read_fields(layout["fields"], rest, 0)[0])
     elif layout["layout"] == "ring_vector":
-        assert len(body) == cfg.dim * width
-        vector = [int.from_bytes(body[i : i + width], "little") for i in range(0, len(body), width)]
+        assert len(rest) == cfg.dim * width
+        vector = [int.from_bytes(rest[i : i + width], "little") for i in range(0, len(rest), width)]
         assert all(v < 1 << cfg.bits for v in vector)
-        fields = {layout["field"]: vector}
+        fields[layout["field"]] = vector
     else:
         # One list, or several back to back (SHARE_KEYS): each count says where the next begins.
         lists = layout["lists"] if layout["layout"] == "lists" else [layout]
-        fields, offset = {}, 0
+        body, offset = rest, 0
         for spec in lists:
             entry = s["structs"][spec["entry"]]
             count = int.from_bytes(body[offset : offset + 4], "big")
@@ -976,7 +1129,8 @@ def schema_shaped(msg: Any) -> Json:
         return {"survivors": [{"client": c} for c in msg.survivors]}
     if isinstance(msg, wire.UnmaskResponse):
         return {
-            "shares": [{"peer": p, "kind": int(k), "share": field(v)} for p, k, v in msg.shares]
+            "prompt": msg.prompt.hex(),
+            "shares": [{"peer": p, "kind": int(k), "share": field(v)} for p, k, v in msg.shares],
         }
     return fields_of(msg)
 

@@ -2,10 +2,14 @@
 
 The layout is re-derived here independently of secagg.wire (struct + hashlib), so a change of a
 single byte in the encoding shows up as a failure rather than as a self-consistent round trip.
+
+Every client reply to a server prompt (ShareKeys, MaskedInput, UnmaskResponse) starts its body
+with ``prompt 32``, the digest field of the prompt envelope it answers, echoed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import struct
@@ -44,6 +48,10 @@ BITS = [1, 7, 20, 31, 32, 33, 63, 64]
 CT = wire.SHARE_CIPHERTEXT_SIZE
 COMMIT = 32
 """Bytes of one share commitment (C_key and C_mask each)."""
+PROMPT = bytes(range(0xA0, 0xC0))
+"""A recognisable 32-byte prompt echo for hand-made replies."""
+REPLY_KINDS = [MessageType.SHARE_KEYS, MessageType.MASKED_INPUT, MessageType.UNMASK_RESPONSE]
+"""The client replies to a server prompt: their bodies start with the 32-byte prompt echo."""
 
 
 def make_config(
@@ -129,9 +137,11 @@ def reference_body(msg: Any, cfg: RoundConfig) -> bytes:
             u32(e.client) + e.c_public + e.s_public for e in msg.entries
         )
     if isinstance(msg, ShareKeys):
-        # The ciphertext list, then the commitment list: count, then (holder, C_key, C_mask).
+        # The prompt echo, the ciphertext list, then the commitment list: count, then
+        # (holder, C_key, C_mask).
         return (
-            u32(len(msg.ciphertexts))
+            msg.prompt
+            + u32(len(msg.ciphertexts))
             + b"".join(u32(p) + c for p, c in msg.ciphertexts)
             + u32(len(msg.commitments))
             + b"".join(u32(v) + ck + cm for v, ck, cm in msg.commitments)
@@ -140,12 +150,14 @@ def reference_body(msg: Any, cfg: RoundConfig) -> bytes:
         return u32(len(msg.ciphertexts)) + b"".join(u32(p) + c for p, c in msg.ciphertexts)
     if isinstance(msg, MaskedInput):
         width = 4 if cfg.bits <= 32 else 8
-        return b"".join(int(v).to_bytes(width, "little") for v in msg.vector.tolist())
+        return msg.prompt + b"".join(int(v).to_bytes(width, "little") for v in msg.vector.tolist())
     if isinstance(msg, UnmaskRequest):
         return u32(len(msg.survivors)) + b"".join(u32(s) for s in msg.survivors)
     assert isinstance(msg, UnmaskResponse)
-    return u32(len(msg.shares)) + b"".join(
-        u32(p) + bytes([k]) + v.to_bytes(33, "big") for p, k, v in msg.shares
+    return (
+        msg.prompt
+        + u32(len(msg.shares))
+        + b"".join(u32(p) + bytes([k]) + v.to_bytes(33, "big") for p, k, v in msg.shares)
     )
 
 
@@ -156,6 +168,8 @@ def same(a: Any, b: Any) -> bool:
             and a.vector.dtype == b.vector.dtype
             and a.vector.shape == b.vector.shape
             and bool(np.array_equal(a.vector, b.vector))
+            and a.prompt == b.prompt
+            and type(b.prompt) is bytes
         )
     return bool(a == b)
 
@@ -201,19 +215,21 @@ def messages(kind: MessageType, cfg: RoundConfig) -> st.SearchStrategy[Any]:
     if kind is MessageType.SHARE_KEYS:
         # The two lists are independent on the wire (the server, not the decoder, checks that
         # the holders are the recipients plus the sender).
-        return st.builds(ShareKeys, ciphertext_lists, commitment_lists)
+        return st.builds(ShareKeys, ciphertext_lists, commitment_lists, bytes32)
     if kind is MessageType.SHARE_FORWARD:
         return ciphertext_lists.map(ShareForward)
     if kind is MessageType.MASKED_INPUT:
         top = (1 << cfg.bits) - 1
         element = st.one_of(st.integers(0, top), st.sampled_from([0, top]))
-        return st.lists(element, min_size=cfg.dim, max_size=cfg.dim).map(
-            lambda v: MaskedInput(np.array(v, dtype=ring_dtype(cfg.bits)))
+        return st.builds(
+            lambda v, prompt: MaskedInput(np.array(v, dtype=ring_dtype(cfg.bits)), prompt),
+            st.lists(element, min_size=cfg.dim, max_size=cfg.dim),
+            bytes32,
         )
     if kind is MessageType.UNMASK_REQUEST:
         return ids.map(lambda xs: UnmaskRequest(tuple(xs)))
     assert kind is MessageType.UNMASK_RESPONSE
-    return ids.flatmap(
+    shares = ids.flatmap(
         lambda xs: st.tuples(
             *[
                 st.tuples(
@@ -224,7 +240,8 @@ def messages(kind: MessageType, cfg: RoundConfig) -> st.SearchStrategy[Any]:
                 for i in xs
             ]
         )
-    ).map(UnmaskResponse)
+    )
+    return st.builds(UnmaskResponse, shares, bytes32)
 
 
 @st.composite
@@ -271,10 +288,11 @@ def test_masked_input_extremes_round_trip(bits: int) -> None:
     top = (1 << bits) - 1
     vector = np.array([0, top, top, 1 % (top + 1), 0], dtype=ring_dtype(bits))
     decoded = wire.decode_masked_input(
-        wire.encode_masked_input(cfg, 2, MaskedInput(vector)), cfg, 2
+        wire.encode_masked_input(cfg, 2, MaskedInput(vector, PROMPT)), cfg, 2
     )
     assert decoded.vector.dtype == ring_dtype(bits)
     assert decoded.vector.tolist() == vector.tolist()
+    assert decoded.prompt == PROMPT
 
 
 def test_full_size_messages_fit_under_the_size_cap() -> None:
@@ -285,11 +303,12 @@ def test_full_size_messages_fit_under_the_size_cap() -> None:
         MessageType.SHARE_KEYS: ShareKeys(
             tuple((i, b"\xff" * CT) for i in full),
             tuple((i, b"\xff" * COMMIT, b"\xee" * COMMIT) for i in full),
+            b"\xdd" * 32,
         ),
         MessageType.SHARE_FORWARD: ShareForward(tuple((i, bytes(CT)) for i in full)),
         MessageType.UNMASK_REQUEST: UnmaskRequest(tuple(full)),
         MessageType.UNMASK_RESPONSE: UnmaskResponse(
-            tuple((i, ShareKind.SELF_MASK, shamir.PRIME - 1) for i in full)
+            tuple((i, ShareKind.SELF_MASK, shamir.PRIME - 1) for i in full), b"\xdd" * 32
         ),
     }
     for kind, msg in maximal.items():
@@ -299,8 +318,10 @@ def test_full_size_messages_fit_under_the_size_cap() -> None:
         assert codec.decode(encoded, cfg, 1) == msg
     big = make_config(bits=64, dim=10_000)
     vector = np.full(10_000, 2**64 - 1, dtype=np.uint64)
-    encoded = wire.encode_masked_input(big, 0, MaskedInput(vector))
+    encoded = wire.encode_masked_input(big, 0, MaskedInput(vector, PROMPT))
+    # The largest message of ``big``: prompt echo and vector.
     assert len(encoded) == wire.max_message_size(big)
+    assert len(encoded) == wire.HEADER_SIZE + 32 + 10_000 * 8 + wire.DIGEST_SIZE
     assert np.array_equal(wire.decode_masked_input(encoded, big, 0).vector, vector)
 
 
@@ -386,6 +407,16 @@ def entry_strategy(kind: MessageType) -> st.SearchStrategy[bytes]:
 
 @st.composite
 def structured_bodies(draw: st.DrawFn, kind: MessageType, cfg: RoundConfig) -> bytes:
+    """A body of ``kind``, a reply's behind a prompt echo (usually 32 bytes, sometimes not)."""
+    core = draw(structured_cores(kind, cfg))
+    if kind not in REPLY_KINDS:
+        return core
+    return draw(st.one_of(bytes32, bytes32, bytes32, st.binary(max_size=40))) + core
+
+
+@st.composite
+def structured_cores(draw: st.DrawFn, kind: MessageType, cfg: RoundConfig) -> bytes:
+    """A body of ``kind`` without the prompt echo of a reply."""
     if kind is MessageType.ADVERTISE_KEYS:
         return draw(st.one_of(st.binary(min_size=64, max_size=64), st.binary(max_size=80)))
     if kind is MessageType.MASKED_INPUT:
@@ -470,11 +501,12 @@ def example(kind: MessageType) -> Any:
         MessageType.SHARE_KEYS: ShareKeys(
             ((1, bytes(CT)), (4, bytes(CT))),
             tuple((v, bytes([v, 1]) * 16, bytes([v, 2]) * 16) for v in (1, 2, 4)),
+            PROMPT,
         ),
         MessageType.SHARE_FORWARD: ShareForward(((2, bytes(CT)),)),
-        MessageType.MASKED_INPUT: MaskedInput(np.arange(DIM, dtype=np.uint32)),
+        MessageType.MASKED_INPUT: MaskedInput(np.arange(DIM, dtype=np.uint32), PROMPT),
         MessageType.UNMASK_REQUEST: UnmaskRequest((0, 1, 5)),
-        MessageType.UNMASK_RESPONSE: UnmaskResponse(((3, ShareKind.KEY, 12345),)),
+        MessageType.UNMASK_RESPONSE: UnmaskResponse(((3, ShareKind.KEY, 12345),), PROMPT),
     }[kind]
 
 
@@ -609,7 +641,7 @@ def test_masked_input_element_outside_ring_is_invalid_content(
     bad = data.draw(st.one_of(st.just(1 << bits), st.integers(1 << bits, top)))
     values = [0] * DIM
     values[index] = bad
-    body = b"".join(v.to_bytes(cfg.width, "little") for v in values)
+    body = PROMPT + b"".join(v.to_bytes(cfg.width, "little") for v in values)
     encoded = wire.envelope(cfg, MessageType.MASKED_INPUT, 1, SERVER_ID, body)
     codec = CODECS[MessageType.MASKED_INPUT]
     assert reason_of(codec, encoded, cfg, 1) == DropReason.INVALID_CONTENT
@@ -618,9 +650,11 @@ def test_masked_input_element_outside_ring_is_invalid_content(
 @pytest.mark.parametrize("bits", [32, 64])
 def test_full_width_rings_accept_every_element(bits: int) -> None:
     cfg = make_config(bits=bits)
-    body = b"\xff" * (cfg.width * DIM)
+    body = b"\xff" * (32 + cfg.width * DIM)  # an all-ones prompt echo too
     encoded = wire.envelope(cfg, MessageType.MASKED_INPUT, 1, SERVER_ID, body)
-    assert wire.decode_masked_input(encoded, cfg, 1).vector.tolist() == [2**bits - 1] * DIM
+    decoded = wire.decode_masked_input(encoded, cfg, 1)
+    assert decoded.vector.tolist() == [2**bits - 1] * DIM
+    assert decoded.prompt == b"\xff" * 32
 
 
 @pytest.mark.parametrize("bits", [7, 32, 33])
@@ -629,6 +663,9 @@ def test_masked_input_wrong_length(bits: int, delta: int) -> None:
     cfg = make_config(bits=bits)
     codec = CODECS[MessageType.MASKED_INPUT]
     for size in (cfg.width * (DIM + delta), cfg.width * DIM + delta, 0):
+        data = wire.envelope(cfg, MessageType.MASKED_INPUT, 1, SERVER_ID, PROMPT + bytes(size))
+        assert reason_of(codec, data, cfg, 1) == DropReason.DECODE_FAILED
+        # The same sizes without the prompt echo are just as wrong.
         data = wire.envelope(cfg, MessageType.MASKED_INPUT, 1, SERVER_ID, bytes(size))
         assert reason_of(codec, data, cfg, 1) == DropReason.DECODE_FAILED
 
@@ -657,12 +694,18 @@ def list_message(kind: MessageType, peers: list[int]) -> Any:
         return ShareKeys(
             tuple((p, bytes(CT)) for p in peers),
             tuple((p, bytes(COMMIT), bytes(COMMIT)) for p in peers),
+            PROMPT,
         )
     if kind is MessageType.SHARE_FORWARD:
         return ShareForward(tuple((p, bytes(CT)) for p in peers))
     if kind is MessageType.UNMASK_REQUEST:
         return UnmaskRequest(tuple(peers))
-    return UnmaskResponse(tuple((p, ShareKind.KEY, 1) for p in peers))
+    return UnmaskResponse(tuple((p, ShareKind.KEY, 1) for p in peers), PROMPT)
+
+
+def echo_size(kind: MessageType) -> int:
+    """Bytes of prompt echo at the start of a ``kind`` body (where its first count starts)."""
+    return 32 if kind in REPLY_KINDS else 0
 
 
 @pytest.mark.parametrize("kind", LIST_KINDS, ids=lambda k: k.name)
@@ -693,7 +736,9 @@ def test_count_above_n(kind: MessageType) -> None:
     encoded = codec.encode(CFG, 2, list_message(kind, peers))
     assert reason_of(codec, encoded, CFG, 2) == DropReason.DECODE_FAILED
     # A count far beyond the bytes that follow.
-    body = struct.pack(">I", 2**32 - 1) + reference_body(list_message(kind, [0, 1]), CFG)[4:]
+    good = reference_body(list_message(kind, [0, 1]), CFG)
+    at = echo_size(kind)
+    body = good[:at] + struct.pack(">I", 2**32 - 1) + good[at + 4 :]
     data = wire.envelope(CFG, kind, *codec.addresses(2), body)
     assert reason_of(codec, data, CFG, 2) == DropReason.DECODE_FAILED
 
@@ -703,10 +748,11 @@ def test_count_above_n(kind: MessageType) -> None:
 def test_count_disagrees_with_length(kind: MessageType, count_delta: int) -> None:
     codec = CODECS[kind]
     good = reference_body(list_message(kind, [0, 2, 4]), CFG)
-    body = struct.pack(">I", 3 + count_delta) + good[4:]
+    at = echo_size(kind)
+    body = good[:at] + struct.pack(">I", 3 + count_delta) + good[at + 4 :]
     data = wire.envelope(CFG, kind, *codec.addresses(2), body)
     assert reason_of(codec, data, CFG, 2) == DropReason.DECODE_FAILED
-    for bad_body in (good[:-1], good + b"\x00", good[:3], b""):
+    for bad_body in (good[:-1], good + b"\x00", good[: at + 3], good[:at], b""):
         data = wire.envelope(CFG, kind, *codec.addresses(2), bad_body)
         assert reason_of(codec, data, CFG, 2) == DropReason.DECODE_FAILED
 
@@ -723,13 +769,15 @@ def share_keys_body(
     *,
     ct_count: int | None = None,
     count: int | None = None,
+    prompt: bytes = PROMPT,
 ) -> bytes:
     """A ShareKeys body built by hand, with either count overridable."""
     u32 = struct.Struct(">I").pack
     cts = b"".join(u32(p) + bytes([p & 0xFF]) * CT for p in ct_peers)
     commits = b"".join(u32(v) + key_commitment(v) + mask_commitment(v) for v in holders)
     return (
-        u32(len(ct_peers) if ct_count is None else ct_count)
+        prompt
+        + u32(len(ct_peers) if ct_count is None else ct_count)
         + cts
         + u32(len(holders) if count is None else count)
         + commits
@@ -749,11 +797,13 @@ def sealed_share_keys(body: bytes, cfg: RoundConfig = CFG) -> bytes:
 
 
 def test_share_keys_commitment_layout() -> None:
-    """Byte by byte: ciphertext list, then ``count u32 | (holder u32 | C_key | C_mask)*``."""
+    """Byte by byte: prompt echo, ciphertext list, then
+    ``count u32 | (holder u32 | C_key | C_mask)*``."""
     ck, cm = b"\x5a" * COMMIT, b"\xa5" * COMMIT
-    msg = ShareKeys(((1, b"\x01" * CT),), ((1, ck, cm), (2, cm, ck)))
+    msg = ShareKeys(((1, b"\x01" * CT),), ((1, ck, cm), (2, cm, ck)), PROMPT)
     expected_body = (
-        b"\x00\x00\x00\x01"
+        PROMPT
+        + b"\x00\x00\x00\x01"
         + b"\x00\x00\x00\x01"
         + b"\x01" * CT
         + b"\x00\x00\x00\x02"
@@ -771,6 +821,7 @@ def test_share_keys_commitment_layout() -> None:
     # C_key and C_mask are not swapped on the way through.
     assert decoded.commitments[0][1:] == (ck, cm)
     assert all(type(c) is bytes for _, ck2, cm2 in decoded.commitments for c in (ck2, cm2))
+    assert type(decoded.prompt) is bytes
 
 
 @pytest.mark.parametrize(
@@ -790,7 +841,8 @@ def test_share_keys_round_trip_examples(ct_peers: list[int], holders: list[int])
 
 def test_share_keys_every_truncation_or_extension_of_the_body_fails() -> None:
     """Cut anywhere (then resealed with a valid digest, so only the body rules can refuse it) or
-    padded: in the ciphertexts, between the lists, inside a commitment entry."""
+    padded: in the prompt echo, in the ciphertexts, between the lists, inside a commitment
+    entry."""
     body = share_keys_body([1, 4], [1, 2, 4])
     SK.decode(sealed_share_keys(body), CFG, SENDER)  # the uncut body is fine
     for cut in range(len(body)):
@@ -804,9 +856,11 @@ def test_share_keys_every_truncation_or_extension_of_the_body_fails() -> None:
 
 
 def test_share_keys_without_a_commitment_list_fails() -> None:
-    """The pre-commitment format (a bare ciphertext list) is refused, not read as no holders."""
+    """The pre-commitment format (a bare ciphertext list) is refused, not read as no holders,
+    with or without the prompt echo in front."""
     old = struct.pack(">I", 2) + b"".join(struct.pack(">I", p) + bytes(CT) for p in (1, 4))
     assert reason_of(SK, sealed_share_keys(old), CFG, SENDER) == DropReason.DECODE_FAILED
+    assert reason_of(SK, sealed_share_keys(PROMPT + old), CFG, SENDER) == DropReason.DECODE_FAILED
 
 
 @pytest.mark.parametrize(
@@ -866,7 +920,8 @@ def test_share_keys_commitment_list_garbage_fails_cleanly(data: st.DataObject) -
     """A valid ciphertext list followed by garbage where the commitments go: a clean
     DECODE_FAILED, or (if the garbage happens to be a valid list) a canonical decode."""
     ct_peers = data.draw(ids, label="ct_peers")
-    head = share_keys_body(ct_peers, [])[:-4]
+    prompt = data.draw(bytes32, label="prompt")
+    head = share_keys_body(ct_peers, [], prompt=prompt)[:-4]
     garbage = data.draw(
         st.one_of(st.binary(max_size=300), st.binary(min_size=4, max_size=4)), label="garbage"
     )
@@ -877,12 +932,15 @@ def test_share_keys_commitment_list_garbage_fails_cleanly(data: st.DataObject) -
         assert exc.reason is DropReason.DECODE_FAILED
         return
     assert [p for p, _ in decoded.ciphertexts] == ct_peers
+    assert decoded.prompt == prompt
     assert SK.encode(CFG, SENDER, decoded) == encoded
 
 
 def unmask_response_body(entries: list[tuple[int, int, int]]) -> bytes:
-    return struct.pack(">I", len(entries)) + b"".join(
-        struct.pack(">IB", p, k) + v.to_bytes(33, "big") for p, k, v in entries
+    return (
+        PROMPT
+        + struct.pack(">I", len(entries))
+        + b"".join(struct.pack(">IB", p, k) + v.to_bytes(33, "big") for p, k, v in entries)
     )
 
 
@@ -895,7 +953,7 @@ def test_share_not_below_p(value: int) -> None:
     ok = unmask_response_body([(0, 0, 5), (1, 1, shamir.PRIME - 1)])
     data = wire.envelope(CFG, MessageType.UNMASK_RESPONSE, 2, SERVER_ID, ok)
     assert codec.decode(data, CFG, 2) == UnmaskResponse(
-        ((0, ShareKind.KEY, 5), (1, ShareKind.SELF_MASK, shamir.PRIME - 1))
+        ((0, ShareKind.KEY, 5), (1, ShareKind.SELF_MASK, shamir.PRIME - 1)), PROMPT
     )
 
 
@@ -920,7 +978,7 @@ def test_decoded_share_kinds_are_enum_members() -> None:
 @pytest.mark.parametrize("size", [0, CT - 1, CT + 1])
 def test_encoders_refuse_wrong_ciphertext_size(size: int) -> None:
     with pytest.raises(ValueError):
-        wire.encode_share_keys(CFG, 1, ShareKeys(((0, bytes(size)),), ()))
+        wire.encode_share_keys(CFG, 1, ShareKeys(((0, bytes(size)),), (), PROMPT))
     with pytest.raises(ValueError):
         wire.encode_share_forward(CFG, 1, ShareForward(((0, bytes(size)),)))
 
@@ -928,7 +986,150 @@ def test_encoders_refuse_wrong_ciphertext_size(size: int) -> None:
 @pytest.mark.parametrize("shape", [(DIM - 1,), (DIM + 1,), (0,), (DIM, 1), (1, DIM)])
 def test_encode_masked_input_refuses_wrong_shape(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError):
-        wire.encode_masked_input(CFG, 1, MaskedInput(np.zeros(shape, dtype=np.uint32)))
+        wire.encode_masked_input(CFG, 1, MaskedInput(np.zeros(shape, dtype=np.uint32), PROMPT))
+
+
+# --------------------------------------------------------------------------- prompt echo
+
+PROMPT_KINDS = [MessageType.KEY_LIST, MessageType.SHARE_FORWARD, MessageType.UNMASK_REQUEST]
+"""The server prompts, in round order; REPLY_KINDS[i] answers PROMPT_KINDS[i]."""
+
+
+def test_prompt_field_is_the_last_field_of_each_reply() -> None:
+    for kind in REPLY_KINDS:
+        cls = type(example(kind))
+        assert [f.name for f in dataclasses.fields(cls)][-1] == "prompt"
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS, ids=lambda k: k.name)
+@given(prompt=bytes32, other=bytes32, party=st.integers(0, N - 1))
+@settings(max_examples=30)
+def test_prompt_echo_round_trips(
+    kind: MessageType, prompt: bytes, other: bytes, party: int
+) -> None:
+    """Any 32 bytes go out as the first 32 body bytes and come back as ``prompt`` (bytes);
+    changing the echo changes exactly those bytes and the digest, nothing else."""
+    codec = CODECS[kind]
+    msg = dataclasses.replace(example(kind), prompt=prompt)
+    encoded = codec.encode(CFG, party, msg)
+    assert encoded[wire.HEADER_SIZE : wire.HEADER_SIZE + 32] == prompt
+    decoded = codec.decode(encoded, CFG, party)
+    assert decoded.prompt == prompt and type(decoded.prompt) is bytes
+    assert same(decoded, msg)
+    assert codec.encode(CFG, party, decoded) == encoded
+    changed = codec.encode(CFG, party, dataclasses.replace(msg, prompt=other))
+    assert len(changed) == len(encoded)
+    differing = {i for i, (a, b) in enumerate(zip(encoded, changed, strict=True)) if a != b}
+    echo = range(wire.HEADER_SIZE, wire.HEADER_SIZE + 32)
+    assert differing <= set(echo) | set(range(len(encoded) - 32, len(encoded)))
+    assert (prompt == other) == (changed == encoded)
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS, ids=lambda k: k.name)
+@pytest.mark.parametrize(
+    "prompt",
+    [b"", bytes(1), bytes(31), bytes(33), bytes(64), "x" * 32],
+    ids=["empty", "1", "31", "33", "64", "str"],
+)
+def test_encoders_reject_a_prompt_that_is_not_32_bytes(kind: MessageType, prompt: Any) -> None:
+    with pytest.raises(ValueError):
+        CODECS[kind].encode(CFG, 2, dataclasses.replace(example(kind), prompt=prompt))
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS, ids=lambda k: k.name)
+@pytest.mark.parametrize("size", range(33))
+def test_reply_body_without_room_past_the_prompt_is_decode_failed(
+    kind: MessageType, size: int
+) -> None:
+    """A reply body cut to its first ``size`` <= 32 bytes (resealed, so only the body rules can
+    refuse it): too short for the echo, or an echo with nothing behind it."""
+    codec = CODECS[kind]
+    body = reference_body(example(kind), CFG)[:size]
+    data = wire.envelope(CFG, kind, *codec.addresses(2), body)
+    assert reason_of(codec, data, CFG, 2) == DropReason.DECODE_FAILED
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS, ids=lambda k: k.name)
+@given(body=st.binary(max_size=31), party=st.integers(0, N - 1))
+@settings(max_examples=20)
+def test_any_reply_body_shorter_than_the_prompt_is_decode_failed(
+    kind: MessageType, body: bytes, party: int
+) -> None:
+    codec = CODECS[kind]
+    data = wire.envelope(CFG, kind, *codec.addresses(party), body)
+    assert reason_of(codec, data, CFG, party) == DropReason.DECODE_FAILED
+
+
+@pytest.mark.parametrize("kind", REPLY_KINDS, ids=lambda k: k.name)
+def test_reply_without_the_prompt_echo_is_refused(kind: MessageType) -> None:
+    """The format before the echo (the same body minus its first 32 bytes) does not decode."""
+    codec = CODECS[kind]
+    old = reference_body(example(kind), CFG)[32:]
+    data = wire.envelope(CFG, kind, *codec.addresses(2), old)
+    assert reason_of(codec, data, CFG, 2) == DropReason.DECODE_FAILED
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.name)
+def test_prompt_digest_is_the_envelope_digest(kind: MessageType) -> None:
+    codec = CODECS[kind]
+    encoded = codec.encode(CFG, 2, example(kind))
+    head, body = encoded[: wire.HEADER_SIZE], encoded[wire.HEADER_SIZE : -32]
+    prefix = len(DIGEST_LABEL).to_bytes(2, "big") + DIGEST_LABEL
+    expected = hashlib.sha256(prefix + head + body).digest()
+    for form in (encoded, bytearray(encoded), memoryview(encoded)):
+        digest = wire.prompt_digest(form)
+        assert digest == expected == encoded[-32:]
+        assert type(digest) is bytes
+
+
+@pytest.mark.parametrize("kind", PROMPT_KINDS, ids=lambda k: k.name)
+def test_prompt_digest_differs_per_recipient_and_session(kind: MessageType) -> None:
+    """The same prompt body sent to two clients, or in two sessions, has two digests: a reply
+    echoing another client's (or another session's) prompt cannot pass for this one's."""
+    codec = CODECS[kind]
+    msg = example(kind)
+    digests = {
+        wire.prompt_digest(codec.encode(cfg, v, msg))
+        for cfg in (CFG, make_config(nonce=bytes(32)), make_config(threshold=4))
+        for v in range(N)
+    }
+    assert len(digests) == 3 * N
+
+
+@pytest.mark.parametrize(
+    ("prompt_kind", "reply_kind"), list(zip(PROMPT_KINDS, REPLY_KINDS, strict=True))
+)
+def test_reply_echoes_a_prompt_digest_verbatim(
+    prompt_kind: MessageType, reply_kind: MessageType
+) -> None:
+    prompt = CODECS[prompt_kind].encode(CFG, 3, example(prompt_kind))
+    echo = wire.prompt_digest(prompt)
+    reply = CODECS[reply_kind].encode(CFG, 3, dataclasses.replace(example(reply_kind), prompt=echo))
+    assert reply[wire.HEADER_SIZE : wire.HEADER_SIZE + 32] == prompt[-32:]
+    assert CODECS[reply_kind].decode(reply, CFG, 3).prompt == echo
+
+
+def test_max_message_size_counts_the_prompt_echo() -> None:
+    """Each reply type's largest body includes the 32 echo bytes: a full-size MaskedInput (the
+    largest message of this config) is exactly at the cap and decodes; one more byte is refused."""
+    cfg = make_config(bits=64, dim=200)  # MaskedInput is the largest message here
+    largest = {
+        MessageType.SHARE_KEYS: 32 + 4 + N * (4 + CT) + 4 + N * (4 + 2 * COMMIT),
+        MessageType.MASKED_INPUT: 32 + cfg.dim * cfg.width,
+        MessageType.UNMASK_RESPONSE: 32 + 4 + N * (4 + 1 + 33),
+    }
+    cap = wire.max_message_size(cfg)
+    assert cap == wire.HEADER_SIZE + max(largest.values()) + wire.DIGEST_SIZE
+    assert cap == wire.HEADER_SIZE + largest[MessageType.MASKED_INPUT] + wire.DIGEST_SIZE
+    vector = np.full(cfg.dim, 2**64 - 1, dtype=np.uint64)
+    encoded = wire.encode_masked_input(cfg, 1, MaskedInput(vector, PROMPT))
+    assert len(encoded) == cap
+    assert wire.decode_masked_input(encoded, cfg, 1).prompt == PROMPT
+    codec = CODECS[MessageType.MASKED_INPUT]
+    too_big = wire.envelope(
+        cfg, MessageType.MASKED_INPUT, 1, SERVER_ID, PROMPT + bytes(cfg.dim * cfg.width + 1)
+    )
+    assert reason_of(codec, too_big, cfg, 1) == DropReason.DECODE_FAILED
 
 
 # --------------------------------------------------------------------------- share plaintext
