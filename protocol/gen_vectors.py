@@ -38,7 +38,7 @@ from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.drbg import Drbg
 from secagg.crypto.hashing import sha256
-from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, is_valid_public
+from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, fingerprint, is_valid_public
 from secagg.errors import AbortReason, ClientAbort, DecodeError, DropReason, ProtocolAbort
 from secagg.server import Server, ServerPhase
 
@@ -234,6 +234,38 @@ def kdf_file() -> Json:
             }
         )
 
+    # Fingerprints (SPEC 6.1): u -> 1/u mod p adds the point of order 2, an alias X25519 treats
+    # as the same key; it has the original's fingerprint and must count as a repeated key.
+    fingerprints: list[Json] = []
+    p25519 = 2**255 - 19
+    for i, pair in enumerate(pairs[:3]):
+        u = int.from_bytes(pair.public, "little")
+        alias = pow(u, p25519 - 2, p25519).to_bytes(32, "little")
+        assert is_valid_public(alias) and agree(secrets[(i + 1) % 3], alias) == agree(
+            secrets[(i + 1) % 3], pair.public
+        )
+        for name, public in ((f"x25519_fingerprint_{i}", pair.public),
+                             (f"x25519_fingerprint_{i}_inverse_alias", alias)):
+            fingerprints.append(
+                {
+                    "name": name,
+                    "public": public.hex(),
+                    "fingerprint": _hex_or_none(public),
+                    "success": True,
+                }
+            )
+    for name, public in (("x25519_fingerprint_bad_low_order_u1", LOW_ORDER_POINTS["u1"]),
+                         ("x25519_fingerprint_bad_top_bit_set", bytes(top))):
+        fingerprints.append(
+            {
+                "name": name,
+                "public": public.hex(),
+                "fingerprint": None,
+                "success": False,
+                "error": "KeyAgreementError",
+            }
+        )
+
     cfg = make_config(r, 7, 4, 8, 16)
     hkdf: list[Json] = []
     for u, v in ((0, 1), (1, 0), (2, 6), (6, 2), (3, 5)):
@@ -291,7 +323,10 @@ def kdf_file() -> Json:
             "SHA-256(u16be(len(label)) || label || parts...). x25519: raw 32-byte secrets and "
             "publics, shared_secret = X25519(secret, peer_public); *_bad_* peers are low-order, "
             "non-canonical (u >= 2^255 - 19 as a little-endian integer) or malformed and must be "
-            "refused. hkdf: HKDF-SHA256(ikm=shared_secret, salt, info) "
+            "refused. x25519_fingerprints: fingerprint = X25519(01 02 .. 20, public), null for a "
+            "key that must be refused; *_inverse_alias is 1/u mod p, the same key to X25519, so "
+            "its fingerprint equals the original's (SPEC 6.1). "
+            "hkdf: HKDF-SHA256(ikm=shared_secret, salt, info) "
             "with 32 bytes of output; pair_mask_seed passes (min(u,v), max(u,v)), "
             "share_encryption_key passes (sender, recipient)."
         ),
@@ -299,8 +334,14 @@ def kdf_file() -> Json:
         "labeled_sha256": labeled,
         "x25519_keypairs": keypairs,
         "x25519_agreements": agreements,
+        "x25519_fingerprints": fingerprints,
         "hkdf": hkdf,
     }
+
+
+def _hex_or_none(public: bytes) -> str | None:
+    value = fingerprint(public)
+    return None if value is None else value.hex()
 
 
 # --------------------------------------------------------------------------- prg.json

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Iterable
 from typing import NoReturn
 
 import numpy as np
@@ -30,7 +31,7 @@ from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.commit import share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair
 from secagg.crypto.prg import RingArray
-from secagg.errors import AbortReason, ClientAbort, DecodeError, StateError
+from secagg.errors import AbortReason, ClientAbort, ConfigError, DecodeError, StateError
 from secagg.graph import COMPLETE, MaskingGraph
 
 
@@ -66,17 +67,17 @@ class Client:
         graph: MaskingGraph = COMPLETE,
     ) -> None:
         if not 0 <= client_id < config.num_clients:
-            raise ValueError(f"client_id must be in [0, {config.num_clients})")
+            raise ConfigError(f"client_id must be in [0, {config.num_clients})")
         dtype = prg.ring_dtype(config.bits)
         x = np.asarray(x)
         if x.shape != (config.dim,) or x.dtype.kind != "u":
-            raise ValueError(f"x must be an unsigned integer vector of shape ({config.dim},)")
+            raise ConfigError(f"x must be an unsigned integer vector of shape ({config.dim},)")
         if x.size and int(x.max()) >= config.modulus:
-            raise ValueError(f"x has elements outside Z_2^{config.bits}")
+            raise ConfigError(f"x has elements outside Z_2^{config.bits}")
         if rand is None:
             rand = os.urandom(rand_size(config))
         if len(rand) != rand_size(config):
-            raise ValueError(f"rand must be {rand_size(config)} bytes")
+            raise ConfigError(f"rand must be {rand_size(config)} bytes")
         self.config = config
         self.id = client_id
         self.phase = ClientPhase.NEW
@@ -185,6 +186,7 @@ class Client:
             out.append(
                 (v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v)))
             )
+        self._require_distinct(c, self._c_shared.values())
         reply = wire.ShareKeys(tuple(out), tuple(commitments), self._prompt)
         return wire.encode_share_keys(cfg, self.id, reply)
 
@@ -221,13 +223,11 @@ class Client:
         assert s is not None  # live until this round ends
         y = self._x.copy()
         prg.accumulate(y, self._b, label=prg.LABEL_SELF_MASK)
-        for v in self._graph.neighbors(self.id, senders):
-            seed = kdf.pair_mask_seed(
-                self._agree(s, self._peers[v].s_public),
-                session_id=cfg.session_id,
-                u=self.id,
-                v=v,
-            )
+        neighbors = self._graph.neighbors(self.id, senders)
+        s_shared = {v: self._agree(s, self._peers[v].s_public) for v in neighbors}
+        self._require_distinct(s, s_shared.values())
+        for v in neighbors:
+            seed = kdf.pair_mask_seed(s_shared[v], session_id=cfg.session_id, u=self.id, v=v)
             prg.accumulate(y, seed, label=prg.LABEL_PAIR_MASK, negate=self.id > v)
         prg.reduce(y, cfg.bits)
         # x_u, b_u and s_u^SK are no longer needed; keep none in the state (a fresh empty
@@ -265,6 +265,20 @@ class Client:
             return pair.agree(peer_public)
         except KeyAgreementError:
             self._abort(AbortReason.KEY_AGREEMENT_FAILED, "a peer's public key is invalid")
+
+    def _require_distinct(self, pair: KeyPair, agreements: Iterable[bytes]) -> None:
+        """Abort unless the agreements of ``pair`` with the peers' keys differ from each other
+        and from ``pair``'s agreement with its own public key.
+
+        Equal agreements mean two peers advertised the same key (possibly re-spelled with a
+        small-order point added, which byte comparison misses) or a peer copied ours. The
+        agreements are computed anyway, so this costs one exchange.
+        """
+        seen = {pair.agree(pair.public)}
+        for shared in agreements:
+            if shared in seen:
+                self._abort(AbortReason.INCONSISTENT_VIEW, "key list repeats a public key")
+            seen.add(shared)
 
     def _expect(self, phase: ClientPhase) -> None:
         if self.phase is not phase:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import array
 import bisect
 import enum
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from secagg import wire
 from secagg.config import RoundConfig
 from secagg.crypto import kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
-from secagg.crypto.keys import KeyAgreementError, KeyPair, is_valid_public
+from secagg.crypto.keys import KeyAgreementError, KeyPair, fingerprint
 from secagg.crypto.prg import RingArray
 from secagg.errors import (
     AbortReason,
@@ -88,6 +89,7 @@ class Server:
         self._expected: set[int] = set(range(config.num_clients))
         self._accepted: set[int] = set()
         self._keys: dict[int, wire.AdvertiseKeys] = {}
+        self._fingerprints: dict[int, tuple[bytes, bytes]] = {}  # for the distinct-keys rule
         self._ciphertexts: dict[int, dict[int, bytes]] = {}
         self._commitments: dict[int, tuple[array.array[int], bytes]] = {}
         self._u1: list[int] = []
@@ -116,6 +118,11 @@ class Server:
         """Take one message from client ``sender`` (as identified by the transport)."""
         if self.phase in (ServerPhase.COMPLETED, ServerPhase.ABORTED):
             return  # late traffic after the round closed is ignored
+        try:
+            # Integers of any kind (numpy's too) are ids; 0.0 == 0 must not pass for client 0.
+            sender = operator.index(sender)
+        except TypeError:
+            return
         if sender not in self._expected:
             return  # a client already dropped (or an unknown id) cannot rejoin the round
         if sender in self._accepted:
@@ -166,9 +173,11 @@ class Server:
 
     def _on_advertise(self, sender: int, data: bytes) -> None:
         msg = wire.decode_advertise_keys(data, self.config, sender)
-        if not (is_valid_public(msg.c_public) and is_valid_public(msg.s_public)):
+        c_print, s_print = fingerprint(msg.c_public), fingerprint(msg.s_public)
+        if c_print is None or s_print is None:
             raise DecodeError(DropReason.INVALID_CONTENT, "low-order or non-canonical key")
         self._keys[sender] = msg
+        self._fingerprints[sender] = (c_print, s_print)
 
     def _check_prompt(self, sender: int, echoed: bytes) -> None:
         if echoed != self._prompts.get(sender):
@@ -224,15 +233,18 @@ class Server:
 
     def _close_advertise(self, live: list[int]) -> list[tuple[int, bytes]]:
         # Bonawitz et al. require all public keys of a round to be distinct; a repeated key
-        # means a copied or replayed advertisement, so every client involved is dropped.
+        # means a copied or replayed advertisement, so every client involved is dropped. Keys
+        # are compared by fingerprint, so a copy re-spelled as another u of the same key
+        # (a small-order point added) counts as a repeat too.
         seen: dict[bytes, list[int]] = {}
         for u in live:
-            for key in (self._keys[u].c_public, self._keys[u].s_public):
+            for key in self._fingerprints[u]:
                 seen.setdefault(key, []).append(u)
         clash = {u for owners in seen.values() if len(owners) > 1 for u in owners}
         for u in sorted(clash):
             self._drop(u, DropReason.INVALID_CONTENT, "public key repeated in this round")
         self._u1 = [u for u in live if u not in clash]
+        self._fingerprints.clear()
         self._require(len(self._u1), f"only {len(self._u1)} clients advertised distinct keys")
         entries = tuple(
             wire.KeyEntry(u, self._keys[u].c_public, self._keys[u].s_public) for u in self._u1
@@ -297,7 +309,9 @@ class Server:
         # bisect on a compact array: a numpy call per share would cost more than the search.
         i = bisect.bisect_left(holders, holder)
         if i == len(holders) or holders[i] != holder:
-            return b""  # no commitment: no share from this holder can match
+            # Defensive: the holder checks in ShareKeys and Unmasking make this unreachable for a
+            # symmetric graph, but a share without a commitment must never match.
+            return b""
         start = i * 2 * COMMITMENT_SIZE + kind * COMMITMENT_SIZE
         return blob[start : start + COMMITMENT_SIZE]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -139,7 +139,7 @@ class UnmaskRequest:
 class UnmaskResponse:
     """Round 3, client v -> server: (peer, kind, share) for peers it holds shares of."""
 
-    shares: tuple[tuple[int, ShareKind, int], ...]
+    shares: tuple[tuple[int, ShareKind, int], ...] = field(repr=False)  # never into a log
     prompt: bytes
     """The digest of the UnmaskRequest envelope this answers (:func:`prompt_digest`)."""
 

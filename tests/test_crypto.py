@@ -231,6 +231,26 @@ def test_non_canonical_encodings_of_a_real_key_are_refused(
         keys.agree(SECRET, alias)
 
 
+@given(a=bytes32, b=bytes32)
+@settings(max_examples=25)
+def test_fingerprint_identifies_keys_up_to_small_order_aliases(a: bytes, b: bytes) -> None:
+    """u -> 1/u adds the point of order 2: a different, canonical, valid u that every agreement
+    treats as the same key. Its fingerprint equals the original's; other keys' do not."""
+    public = keys.KeyPair.from_secret(a).public
+    alias = pow(int.from_bytes(public, "little"), P25519 - 2, P25519).to_bytes(32, "little")
+    assert alias != public and keys.is_canonical(alias) and keys.is_valid_public(alias)
+    assert keys.agree(b, alias) == keys.agree(b, public)  # why byte comparison is not enough
+    assert keys.fingerprint(alias) == keys.fingerprint(public) is not None
+    other = keys.KeyPair.from_secret(b).public
+    if keys.agree(a, other) != keys.agree(a, public):  # b is a different key (not a's twin)
+        assert keys.fingerprint(other) != keys.fingerprint(public)
+
+
+@pytest.mark.parametrize("point", LOW_ORDER_ENCODINGS, ids=lambda p: p.hex()[:8] + p.hex()[-4:])
+def test_fingerprint_refuses_what_agreement_refuses(point: bytes) -> None:
+    assert keys.fingerprint(point) is None
+
+
 @pytest.mark.parametrize("length", [0, 1, 31, 33, 64])
 def test_malformed_public_keys_are_refused(length: int) -> None:
     point = bytes([9]) + bytes(length - 1) if length else b""

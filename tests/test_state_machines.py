@@ -23,6 +23,7 @@ from secagg import (
     Client,
     ClientAbort,
     ClientPhase,
+    ConfigError,
     DropReason,
     ProtocolAbort,
     Server,
@@ -34,7 +35,7 @@ from secagg.client import rand_size
 from secagg.config import RoundConfig
 from secagg.crypto import shamir
 from secagg.crypto.commit import share_commitment
-from secagg.crypto.keys import KeyPair
+from secagg.crypto.keys import KeyPair, fingerprint, is_valid_public
 from secagg.crypto.prg import ring_dtype
 
 LOW_ORDER_KEYS = [bytes(32), (1).to_bytes(32, "little")]
@@ -217,6 +218,16 @@ def fresh_public(i: int) -> bytes:
     return KeyPair.from_secret(bytes([i]) * 32).public
 
 
+def inverse_alias(public: bytes) -> bytes:
+    """u -> 1/u mod p: the same X25519 key plus the point of order 2, a different canonical
+    encoding that every agreement treats as the original key."""
+    p = 2**255 - 19
+    alias = pow(int.from_bytes(public, "little"), p - 2, p).to_bytes(32, "little")
+    assert alias != public and is_valid_public(alias)
+    assert fingerprint(alias) == fingerprint(public)
+    return alias
+
+
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
@@ -227,6 +238,8 @@ def fresh_public(i: int) -> bytes:
         ("repeat_key_across_peers", AbortReason.INCONSISTENT_VIEW),
         ("repeat_own_key_for_peer", AbortReason.INCONSISTENT_VIEW),
         ("repeat_key_within_entry", AbortReason.INCONSISTENT_VIEW),
+        ("alias_c_across_peers", AbortReason.INCONSISTENT_VIEW),
+        ("alias_own_c_for_peer", AbortReason.INCONSISTENT_VIEW),
         ("below_threshold", AbortReason.BELOW_THRESHOLD),
         ("low_order_zero", AbortReason.KEY_AGREEMENT_FAILED),
         ("low_order_one", AbortReason.KEY_AGREEMENT_FAILED),
@@ -253,6 +266,10 @@ def test_bad_key_list_is_refused(case: str, reason: AbortReason) -> None:
         entries[4] = dataclasses.replace(entries[4], c_public=mine.c_public)
     elif case == "repeat_key_within_entry":
         entries[0] = dataclasses.replace(entries[0], s_public=entries[0].c_public)
+    elif case == "alias_c_across_peers":
+        entries[3] = dataclasses.replace(entries[3], c_public=inverse_alias(entries[2].c_public))
+    elif case == "alias_own_c_for_peer":
+        entries[4] = dataclasses.replace(entries[4], c_public=inverse_alias(mine.c_public))
     elif case == "below_threshold":
         entries = entries[:2]  # clients 0 and 1, t = 3
     elif case == "low_order_zero":
@@ -260,6 +277,28 @@ def test_bad_key_list_is_refused(case: str, reason: AbortReason) -> None:
     elif case == "low_order_one":
         entries[3] = dataclasses.replace(entries[3], c_public=LOW_ORDER_KEYS[1])
     assert_refuses(h.clients[u], forged_key_list(h, u, entries), reason)
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["across_peers", "own_key"])
+def test_mask_key_alias_is_refused_before_masking(own: bool) -> None:
+    """An s^PK re-spelled as another u of the same key passes every byte check of the key list;
+    the client catches it when its mask agreements collide, before it sends a masked input."""
+    h = Harness()
+    h.step()
+    u = 1
+    entries = list(key_list_for(h, u).entries)
+    source = entries[u] if own else entries[2]
+    entries[3] = dataclasses.replace(entries[3], s_public=inverse_alias(source.s_public))
+    client = h.clients[u]
+    client.handle(forged_key_list(h, u, entries))  # c keys are fine: it shares as usual
+    assert client.phase is ClientPhase.AWAIT_SHARES
+    junk = bytes(wire.SHARE_CIPHERTEXT_SIZE)  # unreadable shares are tolerated, aliases are not
+    forward = wire.ShareForward(tuple((v, junk) for v in (0, 2, 3, 4)))
+    assert_refuses(
+        client,
+        wire.encode_share_forward(h.config, u, forward),
+        AbortReason.INCONSISTENT_VIEW,
+    )
 
 
 def test_low_order_mask_key_is_refused_before_masking() -> None:
@@ -341,22 +380,22 @@ def test_client_rejects_bad_construction() -> None:
     config, x, rand = h.config, h.inputs[0], h.rands[0]
     assert rand_size(config) == 3 * 32 + 2 * (config.threshold - 1) * 48
     assert len(rand) == rand_size(config)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, 0, x, rand[:-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, 0, x, rand + b"\x00")
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, config.num_clients, x, rand)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, -1, x, rand)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, 0, x[:-1], rand)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, 0, x.astype(np.float64), rand)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(config, 0, x.astype(np.int64), rand)
     small = RoundConfig(num_clients=3, threshold=2, dim=2, bits=5, session_nonce=bytes(32))
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         Client(small, 0, np.array([3, 32], dtype=np.uint64), bytes(rand_size(small)))
     assert Client(small, 0, np.array([3, 31], dtype=np.uint64), bytes(rand_size(small)))
 
@@ -473,6 +512,36 @@ def test_server_keeps_the_first_message_of_a_client() -> None:
     assert [int(v) for v in h.server.result.vector] == h.plain_sum(range(5))
 
 
+def test_sender_ids_must_be_integers() -> None:
+    """0.0 == 0, but a float id is a transport bug and must not speak for client 0; numpy
+    integers are ids like any other."""
+    h = Harness()
+    messages = h.replies()
+    h.server.receive(0.0, messages[0])  # type: ignore[arg-type]
+    h.server.receive("1", messages[1])  # type: ignore[arg-type]
+    assert h.server.live == frozenset() and h.server.drops == []
+    h.server.receive(np.int64(0), messages[0])  # type: ignore[arg-type]
+    h.deliver({u: m for u, m in messages.items() if u != 0})
+    assert h.server.live == frozenset(range(5)) and h.server.ready
+    assert all(type(u) is int for u in h.server.live)
+    h.close()
+    h.step()
+    h.step()
+    h.step()
+    assert h.server.result is not None
+    assert h.server.result.vector.tolist() == h.plain_sum(range(5))
+
+
+def test_unmask_response_repr_hides_the_shares() -> None:
+    h = Harness()
+    to_unmasking(h)
+    response = h.replies()[0]
+    msg = wire.decode_unmask_response(response, h.config, 0)
+    assert msg.shares
+    assert all(str(value) not in repr(msg) for _, _, value in msg.shares)
+    assert "shares" not in repr(msg)
+
+
 def test_a_dropped_client_cannot_rejoin() -> None:
     h = Harness()
     good = h.replies()
@@ -518,7 +587,8 @@ def test_server_drops_clients_with_repeated_public_keys() -> None:
 
 
 @pytest.mark.parametrize(
-    "which", ["same_key_twice", "low_order_c", "low_order_s", "copied", "copied_top_bit"]
+    "which",
+    ["same_key_twice", "low_order_c", "low_order_s", "copied", "copied_top_bit", "copied_alias"],
 )
 def test_server_drops_bad_advertisements(which: str) -> None:
     h = Harness(n=5, t=3)
@@ -533,11 +603,15 @@ def test_server_drops_bad_advertisements(which: str) -> None:
         bad = wire.AdvertiseKeys(good.c_public, LOW_ORDER_KEYS[0])
     elif which == "copied":
         bad = wire.AdvertiseKeys(other.c_public, good.s_public)  # copies 3's key
-    else:
+    elif which == "copied_top_bit":
         # 3's key with bit 255 set: the same X25519 point spelled differently, refused as
         # non-canonical (the byte-level distinctness check alone would let it through).
         alias = other.s_public[:31] + bytes([other.s_public[31] | 0x80])
         bad = wire.AdvertiseKeys(good.c_public, alias)
+    else:
+        # 3's key with the order-2 point added: canonical and valid, but the same key to X25519,
+        # so it is a copy; only the fingerprint comparison tells.
+        bad = wire.AdvertiseKeys(good.c_public, inverse_alias(other.s_public))
     messages[2] = wire.encode_advertise_keys(h.config, 2, bad)
     h.deliver(messages)
     h.close()
@@ -545,7 +619,7 @@ def test_server_drops_bad_advertisements(which: str) -> None:
     assert all(d.reason is DropReason.INVALID_CONTENT for d in h.server.drops)
     assert all(d.phase is ServerPhase.ADVERTISE_KEYS for d in h.server.drops)
     # A copied key drops both owners: the server cannot tell which one is the original.
-    assert dropped == ({2, 3} if which == "copied" else {2})
+    assert dropped == ({2, 3} if which.startswith("copied") and which != "copied_top_bit" else {2})
     h.step()
     h.step()
     h.step()

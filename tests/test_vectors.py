@@ -31,7 +31,7 @@ from secagg.config import MAX_CLIENTS, MAX_DIM, PROTOCOL_VERSION, RoundConfig
 from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.hashing import sha256
-from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, is_valid_public
+from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, fingerprint, is_valid_public
 from secagg.errors import (
     AbortReason,
     ClientAbort,
@@ -203,6 +203,22 @@ def test_labeled_sha256(case: Json) -> None:
 @pytest.mark.parametrize("case", cases("kdf.json", "x25519_keypairs"), ids=ids)
 def test_x25519_keypair(case: Json) -> None:
     assert KeyPair.from_secret(unhex(case["secret"])).public.hex() == case["public"]
+
+
+@pytest.mark.parametrize("case", cases("kdf.json", "x25519_fingerprints"), ids=ids)
+def test_x25519_fingerprint(case: Json) -> None:
+    public = unhex(case["public"])
+    got = fingerprint(public)
+    assert (None if got is None else got.hex()) == case["fingerprint"]
+    assert is_valid_public(public) is (case["fingerprint"] is not None)
+
+
+def test_inverse_aliases_share_their_fingerprint() -> None:
+    by_name = {c["name"]: c["fingerprint"] for c in cases("kdf.json", "x25519_fingerprints")}
+    aliases = [n for n in by_name if n.endswith("_inverse_alias")]
+    assert len(aliases) == 3
+    for name in aliases:
+        assert by_name[name] == by_name[name.removesuffix("_inverse_alias")] is not None
 
 
 @pytest.mark.parametrize("case", cases("kdf.json", "x25519_agreements"), ids=ids)

@@ -11,10 +11,10 @@ For s_u^SK the server notices (the result must match s_u^PK: INCONSISTENT_SHARES
 secret is unchecked, so such an owner shifts the aggregate by noise of its choosing - no more
 than any client can do by choosing its input x_u, which secure aggregation never validates.
 
-Hiding: a share is a uniformly random field element (for t = 1 it is the 256-bit secret
-itself), and the hash is bound to the session and both ids, so a commitment tells the server
-nothing it could use. Binding: finding a second share with the same commitment is a SHA-256
-second preimage.
+Hiding: any t - 1 shares are uniformly random field elements, independent of the secret (for
+t = 1 each share is the 256-bit secret itself, which the hash does not reveal), and the hash is
+bound to the session and both ids, so the commitments tell the server nothing it could use.
+Binding: finding a second share with the same commitment is a SHA-256 second preimage.
 """
 
 from __future__ import annotations

@@ -16,12 +16,11 @@ class KeyAgreementError(ValueError):
 
 
 def is_canonical(public: bytes) -> bool:
-    """True when ``public`` is the one encoding of its point: 32 bytes with u < 2^255 - 19.
+    """True when ``public`` is the one encoding of its u-coordinate: 32 bytes, u < 2^255 - 19.
 
-    X25519 ignores bit 255 and reduces u mod p, so up to four byte strings name the same key.
-    Refusing all but the canonical one keeps "all public keys of a round are distinct" (checked
-    on bytes) equivalent to "all keys are distinct", so a copied key cannot pass as a new one
-    by setting its top bit.
+    X25519 ignores bit 255 and reduces u mod p, so up to four byte strings spell the same u.
+    (Other u-coordinates can still act as the same key - see :func:`fingerprint` - so keys are
+    compared by fingerprint, not by bytes.)
     """
     return len(public) == KEY_SIZE and int.from_bytes(public, "little") < _P25519
 
@@ -60,10 +59,8 @@ def agree(secret: bytes, peer_public: bytes) -> bytes:
 
 
 def _exchange(private: X25519PrivateKey, peer_public: bytes) -> bytes:
-    if len(peer_public) != KEY_SIZE:
-        raise KeyAgreementError("peer public key must be 32 bytes")
     if not is_canonical(peer_public):
-        raise KeyAgreementError("peer public key is not canonically encoded")
+        raise KeyAgreementError("peer public key is not 32 canonically encoded bytes")
     try:
         peer = X25519PublicKey.from_public_bytes(peer_public)
         # OpenSSL refuses an all-zero result, which is what low-order points produce.
@@ -72,18 +69,31 @@ def _exchange(private: X25519PrivateKey, peer_public: bytes) -> bytes:
         raise KeyAgreementError("X25519 agreement failed") from exc
 
 
-# A fixed, public probe key: agreement with it is only used to test whether a public key is of
-# low order, never to protect anything.
+# A fixed, public probe key: agreement with it only tests and fingerprints public keys, it never
+# protects anything.
 _PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def fingerprint(public: bytes) -> bytes | None:
+    """X25519(probe, ``public``): equal for exactly the public keys that act as the same key, or
+    None for a key that must be refused (not canonical, or of low order).
+
+    Adding a point of order dividing 8 to a public key (e.g. u -> 1/u mod p, which adds the
+    point of order 2) gives a different canonical u that every X25519 agreement treats as the
+    original key, because X25519 clamps secrets to multiples of 8. The probe's secret is clamped
+    the same way, so such aliases share a fingerprint, while different keys get different ones.
+    Checking "all public keys of a round are distinct" on fingerprints therefore catches a copied
+    key however it is re-spelled.
+    """
+    if not is_canonical(public):
+        return None
+    try:
+        return _PROBE.exchange(X25519PublicKey.from_public_bytes(public))
+    except ValueError:  # the all-zero output of a low-order point
+        return None
 
 
 def is_valid_public(public: bytes) -> bool:
     """True when ``public`` is 32 bytes, canonical (:func:`is_canonical`) and not a low-order
     point (agreement with one would be all zero)."""
-    if not is_canonical(public):
-        return False
-    try:
-        _PROBE.exchange(X25519PublicKey.from_public_bytes(public))
-    except ValueError:
-        return False
-    return True
+    return fingerprint(public) is not None
