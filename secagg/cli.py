@@ -14,10 +14,10 @@ import numpy.typing as npt
 
 from secagg import __version__
 from secagg.config import MAX_CLIENTS, MAX_DIM, RoundConfig, ring_dtype_width
-from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
+from secagg.crypto.drbg import RandomSource
 from secagg.crypto.prg import ring_dtype
 from secagg.errors import ConfigError, ProtocolAbort, SecAggError
-from secagg.simulate import ROUNDS, RoundResult, simulate_round
+from secagg.simulate import ROUNDS, RoundResult, random_source, simulate_round
 
 
 def _fraction(text: str) -> float:
@@ -75,9 +75,13 @@ def make_scenario(
 ) -> tuple[list[npt.NDArray[Any]], dict[str, list[int]]]:
     """Uniform random inputs in Z_2^b and ``round(dropout * n)`` dropouts, dealt round-robin to
     the four rounds in a random order of clients."""
-    width = ring_dtype_width(bits)
-    raw = np.frombuffer(rng(clients * dim * width), dtype=ring_dtype(bits)).reshape(clients, dim)
-    inputs = list(raw & ((1 << bits) - 1))
+    dtype = ring_dtype(bits)
+    # One draw per client: the same bytes as one draw of all n * m, without a request (and a
+    # zero buffer for the keystream) of the whole scenario's size.
+    inputs = [
+        np.frombuffer(rng(dim * dtype.itemsize), dtype=dtype) & ((1 << bits) - 1)
+        for _ in range(clients)
+    ]
     order = np.argsort(np.frombuffer(rng(8 * clients), dtype="<u8"), kind="stable")
     dropped = [int(u) for u in order[: round(dropout * clients)]]
     drop: dict[str, list[int]] = {name: [] for name in ROUNDS}
@@ -247,9 +251,7 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def run_simulation(args: argparse.Namespace, threshold: int, bar: ProgressBar | None) -> int:
-    rng: RandomSource = (
-        Drbg(seed_bytes(args.seed), b"cli-scenario") if args.seed is not None else system_random
-    )
+    rng = random_source(args.seed, b"cli-scenario")
     inputs, drop = make_scenario(args.clients, args.dim, args.dropout, args.bits, rng)
     start = time.perf_counter()
     try:

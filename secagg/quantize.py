@@ -14,7 +14,9 @@ uniform draws come from the AES-CTR PRG under a 32-byte seed that the caller pas
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from typing import SupportsIndex
 
 import numpy as np
 import numpy.typing as npt
@@ -41,16 +43,25 @@ class QuantizationConfig:
     modulus_range: int | None = None
 
     def __post_init__(self) -> None:
-        if not _is_int(self.num_clients) or self.num_clients < 1:
+        # Integer fields become Python ints: numpy ints are accepted, but n * L must not wrap.
+        n = _as_int(self.num_clients)
+        if n is None or n < 1:
             raise ConfigError("num_clients must be a positive int")
+        object.__setattr__(self, "num_clients", n)
         c = self.clipping_range
         if isinstance(c, bool) or not isinstance(c, (int, float, np.floating, np.integer)):
             raise ConfigError(f"clipping_range must be a number, got {type(c).__name__}")
-        c = float(c)
+        try:
+            c = float(c)
+        except OverflowError:  # a Python int beyond the float64 range
+            raise ConfigError("clipping_range is too large for a float64") from None
         object.__setattr__(self, "clipping_range", c)
-        L = self.quantization_range  # noqa: N806 - the paper's symbol
-        if not _is_int(L) or not 1 <= L <= MAX_QUANTIZATION_RANGE:
-            raise ConfigError(f"quantization_range must be an int in [1, 2^53], got {L!r}")
+        L = _as_int(self.quantization_range)  # noqa: N806 - the paper's symbol
+        if L is None or not 1 <= L <= MAX_QUANTIZATION_RANGE:
+            raise ConfigError(
+                f"quantization_range must be an int in [1, 2^53], got {self.quantization_range!r}"
+            )
+        object.__setattr__(self, "quantization_range", L)
         # Both the scale L / 2c and the step 2c / L must be finite, non-zero floats, or
         # quantization would produce NaN (which no cast maps back into the ring).
         with np.errstate(over="ignore", divide="ignore"):
@@ -71,10 +82,12 @@ class QuantizationConfig:
                     f"{((1 << 64) - 1) // self.num_clients}."
                 )
             object.__setattr__(self, "modulus_range", 1 << largest_sum.bit_length())
-        m = self.modulus_range
-        assert m is not None
-        if not _is_int(m) or m < 2 or m & (m - 1) or m > 1 << 64:
-            raise ConfigError(f"modulus_range must be a power of two in [2, 2^64], got {m}")
+        m = _as_int(self.modulus_range)
+        if m is None or m < 2 or m & (m - 1) or m > 1 << 64:
+            raise ConfigError(
+                f"modulus_range must be a power of two in [2, 2^64], got {self.modulus_range!r}"
+            )
+        object.__setattr__(self, "modulus_range", m)
         if largest_sum >= m:
             raise ConfigError(
                 f"{self.num_clients} clients x quantization_range {L} = {largest_sum} does not "
@@ -100,8 +113,14 @@ class QuantizationConfig:
         return (self.modulus_range - 1) // self.quantization_range
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _as_int(value: object) -> int | None:
+    """``value`` as a Python int if it is an integer (Python or numpy, not bool), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, SupportsIndex):
+        return None  # bools, floats, strings, None, ...
+    try:
+        return operator.index(value)
+    except TypeError:  # e.g. a 0-d float array (ndarray has __index__ but refuses floats)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +135,15 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
     """Clip to [-c, c], scale to [0, L] and round stochastically (unbiased) into Z_{2^b}.
 
     ``rounding_seed`` (32 bytes) drives the rounding draws; NaN is refused, +-inf is clipped.
+    An invalid update or seed raises :class:`~secagg.ConfigError`.
     """
+    if not isinstance(rounding_seed, bytes) or len(rounding_seed) != prg.SEED_SIZE:
+        got = (
+            f"{len(rounding_seed)} bytes"
+            if isinstance(rounding_seed, bytes)
+            else type(rounding_seed).__name__
+        )
+        raise ConfigError(f"rounding_seed must be {prg.SEED_SIZE} bytes, got {got}")
     # The messages name dtypes and shapes, never values: an update is private data.
     try:
         raw = np.asarray(x)
@@ -129,6 +156,10 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
     except (TypeError, ValueError):
         # from None: numpy's message would quote the offending value.
         raise ConfigError("update holds values that are not real numbers") from None
+    except OverflowError:  # a Python int beyond the float64 range, in an object array
+        raise ConfigError(
+            f"update has dtype {raw.dtype} with integers too large for float64"
+        ) from None
     if v.ndim != 1:
         raise ConfigError("quantize takes a 1-D vector; flatten model updates first")
     if np.isnan(v).any():

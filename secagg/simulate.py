@@ -14,7 +14,7 @@ import numpy.typing as npt
 from secagg.client import Client, rand_size
 from secagg.config import RoundConfig
 from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
-from secagg.crypto.prg import RingArray
+from secagg.crypto.prg import RingArray, ring_dtype
 from secagg.errors import AbortReason, ClientAbort, ConfigError
 from secagg.server import Drop, Server
 
@@ -98,7 +98,9 @@ class RoundResult:
 
 def _as_ring_inputs(
     inputs: Sequence[npt.ArrayLike] | npt.NDArray[Any], bits: int
-) -> list[npt.NDArray[np.uint64]]:
+) -> list[RingArray]:
+    """The inputs checked and cast to the ring's dtype (uint32 for bits <= 32), copied only if
+    that cast needs it: :class:`Client` copies its input anyway."""
     if isinstance(inputs, np.ndarray):
         if inputs.ndim != 2:
             raise ConfigError(
@@ -125,7 +127,8 @@ def _as_ring_inputs(
             raise ConfigError(f"input {i} has dtype {x.dtype}; inputs must be unsigned integers")
         if x.size and (int(x.min()) < 0 or int(x.max()) >= 1 << bits):
             raise ConfigError(f"input {i} has values outside [0, 2**{bits})")
-    return [x.astype(np.uint64) for x in arrays]
+    dtype = ring_dtype(bits)
+    return [x.astype(dtype, copy=False) for x in arrays]
 
 
 def _as_int(name: str, value: object) -> int:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import secagg
 from secagg import ConfigError, ProtocolAbort, RoundResult, SecAggError, simulate_round, wire
+from secagg.client import Client
 from secagg.simulate import ROUNDS
 
 Wire = list[tuple[str, int | None, int | None, bytes]]
@@ -144,6 +145,42 @@ def test_valid_edge_inputs_are_accepted() -> None:
     assert [int(v) for v in result.aggregate] == plain_sum([top] * 3, [0, 1, 2], 64)
     result = simulate_round([np.array([5], np.uint8)] * 2, threshold=1, bits=3, seed=1)
     assert [int(v) for v in result.aggregate] == [2]
+
+
+@pytest.mark.parametrize(
+    ("given", "bits", "handed_on"),
+    [
+        (np.uint64, 1, np.uint32),
+        (np.uint64, 32, np.uint32),
+        (np.int64, 16, np.uint32),
+        (np.uint8, 8, np.uint32),
+        (np.uint32, 33, np.uint64),
+        (np.uint64, 64, np.uint64),
+    ],
+)
+def test_inputs_reach_clients_in_the_ring_dtype(
+    monkeypatch: pytest.MonkeyPatch,
+    given: type[np.integer[Any]],
+    bits: int,
+    handed_on: type[np.unsignedinteger[Any]],
+) -> None:
+    """Inputs are cast once to the ring's dtype (uint32 for b <= 32, not a uint64 that doubles
+    the memory); an input already in that dtype is handed on as is (the Client copies it)."""
+    seen: list[npt.NDArray[Any]] = []
+
+    def recording_client(config: Any, u: int, x: Any, rand: bytes) -> Client:
+        seen.append(x)
+        return Client(config, u, x, rand)
+
+    monkeypatch.setattr("secagg.simulate.Client", recording_client)
+    inputs = [np.array([1, 0, 1], dtype=given) for _ in range(3)]
+    result = simulate_round(inputs, threshold=2, bits=bits, seed=1)
+    assert [int(v) for v in result.aggregate] == [3 % (1 << bits), 0, 3 % (1 << bits)]
+    assert [x.dtype for x in seen] == [np.dtype(handed_on).newbyteorder("<")] * 3
+    same = [np.array([1, 0], dtype=handed_on) for _ in range(2)]
+    seen.clear()
+    simulate_round(same, threshold=2, bits=bits, seed=1)
+    assert all(x is y for x, y in zip(seen, same, strict=True))
 
 
 def test_single_client_round() -> None:
@@ -351,6 +388,23 @@ def test_float_extremes_are_clipped_and_counted() -> None:
     assert np.max(np.abs(result.sum - truth)) <= 3 * result.quantization.step
 
 
+def test_numpy_integer_quantization_parameters_are_accepted() -> None:
+    updates = floats(3, 4, 1.0, 1)
+    kwargs: dict[str, Any] = {
+        "threshold": np.int64(2),
+        "quantization_range": np.int64(1 << 10),
+        "modulus_range": np.uint64(1 << 16),
+        "seed": np.int64(5),
+    }
+    numpy_ints = secagg.aggregate_updates(updates, **kwargs)
+    python_ints = secagg.aggregate_updates(
+        updates, threshold=2, quantization_range=1 << 10, modulus_range=1 << 16, seed=5
+    )
+    assert numpy_ints.quantization == python_ints.quantization
+    assert numpy_ints.quantization.bits == 16
+    assert np.array_equal(numpy_ints.sum, python_ints.sum)
+
+
 def test_float_sum_is_reproducible_with_a_seed() -> None:
     updates = floats(4, 30, scale=1.0, seed=13)
     a = secagg.aggregate_updates(updates, threshold=2, seed=7)
@@ -389,6 +443,13 @@ def test_unsafe_quantization_settings_are_refused(kwargs: dict[str, Any]) -> Non
         ([np.array(["0.5", "1"])] * 3, {}, "updates[0]: update has dtype <U3"),
         ([np.zeros(2, complex)] * 3, {}, "update has dtype complex128"),
         ([[0.0, {}]] * 3, {}, "updates[0]: update holds values that are not real numbers"),
+        (
+            [[10**400, 0.0]] * 3,
+            {},
+            "updates[0]: update has dtype object with integers too large for float64",
+        ),
+        ([np.zeros(2), [0.0, -(10**400)]], {}, "updates[1]: update has dtype object"),
+        ([np.zeros(2)] * 3, {"clipping_range": 10**400}, "clipping_range is too large"),
         ([np.zeros(2), np.zeros(3), np.zeros(2)], {}, "all must be 1-D of shape (2,)"),
         ([np.zeros(0)] * 3, {}, "dim must be in"),
         ([np.zeros(2)] * 3, {"drop": [1]}, "drop must be a mapping"),

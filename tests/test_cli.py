@@ -6,12 +6,15 @@ import json
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from secagg import cli
 from secagg.cli import main
 from secagg.config import MAX_CLIENTS, MAX_DIM
-from secagg.simulate import ROUNDS
+from secagg.crypto import prg
+from secagg.crypto.drbg import RandomSource
+from secagg.simulate import ROUNDS, random_source
 
 BASE = ["simulate", "--clients", "8", "--dim", "50", "--seed", "1", "--quiet"]
 
@@ -249,3 +252,52 @@ def test_out_of_memory_is_a_clear_message_and_exit_2(
     )
     assert "Traceback" not in captured.err
     assert captured.out == ""
+
+
+@pytest.mark.parametrize("bits", [7, 32, 33, 64])
+def test_scenario_is_drawn_per_client_with_the_same_bytes(bits: int) -> None:
+    """make_scenario asks the random source for one client's inputs at a time (not n * m * w
+    bytes at once, which used to leave a zero buffer of that size behind in the PRG), and the
+    inputs are the same as drawing them all at once, so seeded runs are unchanged."""
+    clients, dim = 64, 70_000
+    width = 4 if bits <= 32 else 8
+    requests: list[int] = []
+    stream = random_source(1, b"cli-scenario")
+
+    def recording(n: int) -> bytes:
+        requests.append(n)
+        return stream(n)
+
+    inputs, drop = cli.make_scenario(clients, dim, 0.25, bits, recording)
+    assert max(requests) == dim * width
+    pool = len(prg._zero_pool)
+    assert pool <= 1 << 24  # 64 x 70000 x 4 = 17.9 MB would not fit
+
+    once = random_source(1, b"cli-scenario")
+    dtype = prg.ring_dtype(bits)
+    raw = np.frombuffer(once(clients * dim * width), dtype=dtype).reshape(clients, dim)
+    expected = raw & ((1 << bits) - 1)
+    assert [x.dtype for x in inputs] == [np.dtype("<u4" if width == 4 else "<u8")] * clients
+    assert np.array_equal(np.stack(inputs), expected)
+    order = np.argsort(np.frombuffer(once(8 * clients), dtype="<u8"), kind="stable")
+    assert sorted(u for ids in drop.values() for u in ids) == sorted(int(u) for u in order[:16])
+
+
+def test_seeded_run_uses_the_simulate_random_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[object, bytes]] = []
+
+    def recording(seed: object, label: bytes) -> RandomSource:
+        calls.append((seed, label))
+        return random_source(seed, label)
+
+    monkeypatch.setattr(cli, "random_source", recording)
+    code, report = run_json(capsys, [*BASE, "--json"])
+    assert code == 0 and report["correct"] is True
+    assert calls == [(1, b"cli-scenario")]
+    calls.clear()
+    argv = ["simulate", "--clients", "8", "--dim", "50", "--quiet", "--json"]  # no --seed
+    code, report = run_json(capsys, argv)
+    assert code == 0 and report["correct"] is True
+    assert calls == [(None, b"cli-scenario")]

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secagg.crypto import prg
+from secagg.crypto.drbg import Drbg
 
 SEED = bytes(range(32))
 OTHER_SEED = bytes(range(1, 33))
@@ -227,3 +228,40 @@ def test_zeros_pool() -> None:
     assert len(big) == (1 << 21) + 3
     assert not any(bytes(big[-100:]))
     assert big.readonly
+
+
+def zero_pool_size() -> int:
+    """The size of the zero buffer the PRG keeps between calls."""
+    return len(prg._zero_pool)
+
+
+def test_zeros_pool_stays_bounded_after_large_draws() -> None:
+    """A draw above ZERO_POOL_MAX (16 MiB) gets fresh zeros instead of growing the shared pool
+    for the life of the process (it used to keep 40 MB after the default ``--seed`` CLI run);
+    the outputs are the same bytes either way."""
+    # The Drbg draw of the default CLI scenario: 100 clients x 100000 values x 4 bytes.
+    whole = Drbg(b"seed", b"label")(40_000_000)
+    assert zero_pool_size() <= 1 << 24
+    chunked = Drbg(b"seed", b"label")
+    assert whole == b"".join(chunked(4_000_000) for _ in range(10))
+
+    assert prg.ZERO_POOL_MAX <= 1 << 24
+    big = prg.zeros(3 * prg.ZERO_POOL_MAX + 5)
+    assert len(big) == 3 * prg.ZERO_POOL_MAX + 5 and big.readonly
+    assert not any(bytes(big[-100:]))
+    del big
+    assert zero_pool_size() <= 1 << 24
+
+    # PRG expansions and raw keystream above the bound still match the reference.
+    length = prg.ZERO_POOL_MAX // 4 + 1000
+    words = prg.expand(SEED, length, 32, label=LABEL)
+    stream = reference_stream(SEED, LABEL, 4 * length)
+    assert words.tobytes() == stream
+    assert prg.keystream(prg.prg_key(SEED, LABEL), 4 * length) == stream
+    shifted = prg.expand(SEED, length - 3, 32, label=LABEL, start=3)
+    assert shifted.tobytes() == stream[12:]
+    assert zero_pool_size() <= 1 << 24
+
+    # Requests up to the bound still share (and grow) the pool, never past the bound.
+    assert len(prg.zeros(prg.ZERO_POOL_MAX)) == prg.ZERO_POOL_MAX
+    assert zero_pool_size() == prg.ZERO_POOL_MAX

@@ -152,6 +152,43 @@ def test_bad_parameters(kwargs: dict[str, Any]) -> None:
         QuantizationConfig(**kwargs)
 
 
+@pytest.mark.parametrize("kind", [np.int64, np.int32, np.uint64, np.uint16])
+def test_numpy_integers_are_accepted_as_python_ints(kind: type[np.integer[Any]]) -> None:
+    given: dict[str, Any] = {"num_clients": kind(3), "quantization_range": kind(100)}
+    qc = QuantizationConfig(**{**given, "modulus_range": kind(1024)})
+    assert qc == QuantizationConfig(num_clients=3, quantization_range=100, modulus_range=1024)
+    assert {type(qc.num_clients), type(qc.quantization_range), type(qc.modulus_range)} == {int}
+    assert qc.bits == 10 and qc.max_clients() == 10
+    # The default modulus is computed from the converted values.
+    assert QuantizationConfig(**given).bits == 9
+
+
+def test_numpy_integers_do_not_wrap_in_the_overflow_check() -> None:
+    # 2^20 x 2^53 wraps to 0 in int64 arithmetic; the check must still see 2^73 >= 2^64.
+    given: dict[str, Any] = {
+        "num_clients": np.int64(1 << 20),
+        "quantization_range": np.int64(1 << 53),
+    }
+    with pytest.raises(ConfigError, match=r"= 9444732965739290427392 >= 2\^64"):
+        QuantizationConfig(**given)
+
+
+@pytest.mark.parametrize("field", ["num_clients", "quantization_range", "modulus_range"])
+@pytest.mark.parametrize("bad", [True, np.True_, np.float64(4.0), np.float32(4.0), 4.0, "4", None])
+def test_integer_fields_refuse_bools_floats_and_others(field: str, bad: Any) -> None:
+    kwargs: dict[str, Any] = {"num_clients": 1, "quantization_range": 1, "modulus_range": 4}
+    if bad is None and field == "modulus_range":
+        return  # None asks for the default modulus
+    kwargs[field] = bad
+    with pytest.raises(ConfigError, match=field):
+        QuantizationConfig(**kwargs)
+
+
+def test_clipping_range_beyond_float64_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="clipping_range is too large for a float64"):
+        QuantizationConfig(num_clients=1, clipping_range=10**400)
+
+
 def test_step() -> None:
     qc = QuantizationConfig(num_clients=1, clipping_range=2.0, quantization_range=8)
     assert qc.step == 0.5
@@ -318,10 +355,37 @@ def test_non_real_updates_are_refused(x: Any, message: str) -> None:
     assert "1.5" not in str(info.value)  # no value of the update in the message
 
 
-def test_bad_rounding_seed() -> None:
+@pytest.mark.parametrize(
+    ("x", "dtype"),
+    [([10**400, 0.0], "object"), (np.array([0.5, -(10**309)], dtype=object), "object")],
+)
+def test_integers_beyond_float64_are_a_config_error(x: Any, dtype: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        quantize(x, QuantizationConfig(num_clients=3), SEED)
+    assert str(info.value) == f"update has dtype {dtype} with integers too large for float64"
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("rounding_seed", "got"),
+    [
+        (bytes(16), "16 bytes"),
+        (bytes(33), "33 bytes"),
+        (b"", "0 bytes"),
+        (bytearray(32), "bytearray"),
+        ("0" * 32, "str"),
+        (None, "NoneType"),
+        (12345, "int"),
+    ],
+)
+def test_bad_rounding_seed(rounding_seed: Any, got: str) -> None:
     qc = QuantizationConfig(num_clients=2)
-    with pytest.raises(ValueError):
-        quantize(np.zeros(3), qc, bytes(16))
+    with pytest.raises(ConfigError) as info:
+        quantize(np.zeros(3), qc, rounding_seed)
+    assert str(info.value) == f"rounding_seed must be 32 bytes, got {got}"
+    # Checked before the update: a bad seed is reported even for a bad update.
+    with pytest.raises(ConfigError, match="rounding_seed"):
+        quantize([np.nan], qc, rounding_seed)
 
 
 # --------------------------------------------------------------------------- unbiasedness

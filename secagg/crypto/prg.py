@@ -56,18 +56,26 @@ def prg_key(seed: bytes, label: bytes) -> bytes:
     ).derive(seed)
 
 
+ZERO_POOL_MAX = 1 << 24
+"""The most zeros (16 MiB) :func:`zeros` keeps between calls; larger requests get fresh ones."""
+
 _zero_pool = bytes(1 << 20)
 
 
 def zeros(nbytes: int) -> memoryview:
-    """A read-only view of ``nbytes`` zeros from a shared, growing pool.
+    """A read-only view of ``nbytes`` zeros, from a shared pool of at most ``ZERO_POOL_MAX``.
 
     Encrypting zeros yields the keystream. A fresh ``bytes(n)`` is backed by untouched pages,
-    and faulting them in costs several times the AES itself, so the zeros are kept around.
+    and faulting them in costs several times the AES itself, so the zeros are kept around -
+    up to ``ZERO_POOL_MAX`` (a mask of 2-4 million elements): a larger request gets a fresh
+    buffer that is freed with the view, so one big draw does not pin its size for the life
+    of the process.
     """
     global _zero_pool
+    if nbytes > ZERO_POOL_MAX:
+        return memoryview(bytes(nbytes))
     if len(_zero_pool) < nbytes:
-        _zero_pool = bytes(max(nbytes, 2 * len(_zero_pool)))
+        _zero_pool = bytes(min(max(nbytes, 2 * len(_zero_pool)), ZERO_POOL_MAX))
     return memoryview(_zero_pool)[:nbytes]
 
 
