@@ -227,13 +227,17 @@ def _fail(detail: str, reason: DropReason = DropReason.DECODE_FAILED) -> DecodeE
     return DecodeError(reason, detail)
 
 
-def _count(body: memoryview, entry_size: int, config: RoundConfig) -> int:
+def _count(body: memoryview, entry_size: int, config: RoundConfig, *, more: bool = False) -> int:
+    """The u32 count that opens ``body``, checked against n and against the length of the
+    ``count`` entries that follow: exactly the rest of the body, or (``more``: another list
+    comes after) at most the rest."""
     if len(body) < 4:
         raise _fail("body too short for a count")
     count: int = _U32.unpack_from(body)[0]
     if count > config.num_clients:
         raise _fail(f"count {count} exceeds n")
-    if len(body) != 4 + count * entry_size:
+    end = 4 + count * entry_size
+    if len(body) < end if more else len(body) != end:
         raise _fail(f"body length {len(body)} does not match count {count}")
     return count
 
@@ -321,16 +325,9 @@ def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes
 def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKeys:
     body = open_envelope(data, config, MessageType.SHARE_KEYS, sender, SERVER_ID)
     prompt, body = _read_prompt(body)
-    if len(body) < 4:
-        raise _fail("body too short for a count")
-    ct_count: int = _U32.unpack_from(body)[0]
-    if ct_count > config.num_clients:
-        raise _fail(f"count {ct_count} exceeds n")
-    split = 4 + ct_count * _CT_ENTRY_SIZE
-    if len(body) < split:
-        raise _fail("body too short for its ciphertexts")
+    ct_count = _count(body, _CT_ENTRY_SIZE, config, more=True)
     ciphertexts = _read_ct_entries(body, ct_count, config)
-    rest = body[split:]
+    rest = body[4 + ct_count * _CT_ENTRY_SIZE :]
     commit_count = _count(rest, _COMMIT_ENTRY.size, config)
     commitments = tuple(
         _COMMIT_ENTRY.unpack_from(rest, 4 + i * _COMMIT_ENTRY.size) for i in range(commit_count)
