@@ -6,8 +6,10 @@ threshold ``t``, vectors of ``m`` elements of the ring Z_{2^b}.
 
 from __future__ import annotations
 
+import operator
 import struct
 from dataclasses import dataclass, field
+from typing import SupportsIndex
 
 from secagg.crypto.hashing import sha256
 from secagg.errors import ConfigError
@@ -22,6 +24,20 @@ MAX_DIM = 1 << 31
 """Upper bound on ``m``: the PRG's 128-bit counter is far from this, the wire length is not."""
 
 SESSION_NONCE_SIZE = 32
+
+
+def as_int(value: object) -> int | None:
+    """``value`` as a Python int when it is an integer, Python's or numpy's, else None.
+
+    Bools are refused (``True`` is not a client count), and so are floats, even integral ones.
+    The result is a Python int, so arithmetic on it (e.g. ``n * L``) cannot wrap.
+    """
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:  # numpy bools, and 0-d float arrays (ndarray has __index__ but refuses)
+        return None
 
 
 def ring_dtype_width(bits: int) -> int:

@@ -14,13 +14,12 @@ uniform draws come from the AES-CTR PRG under a 32-byte seed that the caller pas
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
-from typing import SupportsIndex
 
 import numpy as np
 import numpy.typing as npt
 
+from secagg.config import as_int
 from secagg.crypto import prg
 from secagg.crypto.prg import RingArray
 from secagg.errors import AbortReason, ConfigError, ProtocolAbort
@@ -44,7 +43,7 @@ class QuantizationConfig:
 
     def __post_init__(self) -> None:
         # Integer fields become Python ints: numpy ints are accepted, but n * L must not wrap.
-        n = _as_int(self.num_clients)
+        n = as_int(self.num_clients)
         if n is None or n < 1:
             raise ConfigError("num_clients must be a positive int")
         object.__setattr__(self, "num_clients", n)
@@ -56,7 +55,7 @@ class QuantizationConfig:
         except OverflowError:  # a Python int beyond the float64 range
             raise ConfigError("clipping_range is too large for a float64") from None
         object.__setattr__(self, "clipping_range", c)
-        L = _as_int(self.quantization_range)  # noqa: N806 - the paper's symbol
+        L = as_int(self.quantization_range)  # noqa: N806 - the paper's symbol
         if L is None or not 1 <= L <= MAX_QUANTIZATION_RANGE:
             raise ConfigError(
                 f"quantization_range must be an int in [1, 2^53], got {self.quantization_range!r}"
@@ -82,7 +81,7 @@ class QuantizationConfig:
                     f"{((1 << 64) - 1) // self.num_clients}."
                 )
             object.__setattr__(self, "modulus_range", 1 << largest_sum.bit_length())
-        m = _as_int(self.modulus_range)
+        m = as_int(self.modulus_range)
         if m is None or m < 2 or m & (m - 1) or m > 1 << 64:
             raise ConfigError(
                 f"modulus_range must be a power of two in [2, 2^64], got {self.modulus_range!r}"
@@ -111,16 +110,6 @@ class QuantizationConfig:
         """The largest n whose sum n * L stays below modulus_range."""
         assert self.modulus_range is not None
         return (self.modulus_range - 1) // self.quantization_range
-
-
-def _as_int(value: object) -> int | None:
-    """``value`` as a Python int if it is an integer (Python or numpy, not bool), else None."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, SupportsIndex):
-        return None  # bools, floats, strings, None, ...
-    try:
-        return operator.index(value)
-    except TypeError:  # e.g. a 0-d float array (ndarray has __index__ but refuses floats)
-        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from secagg.client import Client, rand_size
-from secagg.config import RoundConfig
+from secagg.config import RoundConfig, as_int
 from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
 from secagg.crypto.prg import RingArray, ring_dtype
 from secagg.errors import AbortReason, ClientAbort, ConfigError
@@ -131,11 +131,11 @@ def _as_ring_inputs(
     return [x.astype(dtype, copy=False) for x in arrays]
 
 
-def _as_int(name: str, value: object) -> int:
-    """Python or numpy ints (not bools, not floats) as an int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+def _require_int(name: str, value: object) -> int:
+    number = as_int(value)
+    if number is None:
         raise ConfigError(f"{name} must be an int, got {type(value).__name__}")
-    return int(value)
+    return number
 
 
 def random_source(seed: object, label: bytes) -> RandomSource:
@@ -143,13 +143,12 @@ def random_source(seed: object, label: bytes) -> RandomSource:
     CSPRNG for None; any other seed raises :class:`~secagg.ConfigError`."""
     if seed is None:
         return system_random
-    if isinstance(seed, np.integer):
-        seed = int(seed)
-    if isinstance(seed, bool) or not isinstance(seed, (int, bytes)):
+    value = seed if isinstance(seed, bytes) else as_int(seed)
+    if value is None:
         raise ConfigError(f"seed must be a non-negative int or bytes, got {type(seed).__name__}")
-    if isinstance(seed, int) and seed < 0:
+    if isinstance(value, int) and value < 0:
         raise ConfigError("seed must be a non-negative int or bytes, got a negative int")
-    return Drbg(seed_bytes(seed), label)
+    return Drbg(seed_bytes(value), label)
 
 
 def _silence_schedule(drop: object, n: int) -> dict[int, int]:
@@ -166,11 +165,12 @@ def _silence_schedule(drop: object, n: int) -> dict[int, int]:
             raise ConfigError(f"unknown round {name!r} in drop; rounds are {', '.join(ROUNDS)}")
         if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
             raise ConfigError(f"drop[{name!r}] must be a collection of client ids")
+        r = ROUNDS.index(name)
         for u in ids:
-            if isinstance(u, bool) or not isinstance(u, (int, np.integer)) or not 0 <= int(u) < n:
+            client = as_int(u)
+            if client is None or not 0 <= client < n:
                 raise ConfigError(f"drop[{name!r}] names client {u!r}, not in [0, {n})")
-            r = ROUNDS.index(name)
-            silent_from[int(u)] = min(r, silent_from.get(int(u), r))
+            silent_from[client] = min(r, silent_from.get(client, r))
     return silent_from
 
 
@@ -194,7 +194,7 @@ def simulate_round(
     seed, hooks) before any message is sent, and :class:`~secagg.ProtocolAbort` when fewer than
     ``threshold`` clients remain at any round.
     """
-    bits, threshold = _as_int("bits", bits), _as_int("threshold", threshold)
+    bits, threshold = _require_int("bits", bits), _require_int("threshold", threshold)
     if not 1 <= bits <= 64:
         raise ConfigError(f"bits must be an int in [1, 64], got {bits!r}")
     for name, hook in (("intercept", intercept), ("progress", progress)):
