@@ -375,6 +375,14 @@ COMMIT_LABEL = b"secagg/v1/share-commit"
 field_elements = st.one_of(
     st.integers(0, shamir.PRIME - 1), st.sampled_from([0, 1, (1 << 256) - 1, shamir.PRIME - 1])
 )
+# The arguments of share_commitment: (session, owner u, holder v, kind, share).
+commitment_inputs = {
+    "session": bytes32,
+    "owner": client_ids,
+    "holder": client_ids,
+    "kind": st.sampled_from([0, 1]),
+    "share": field_elements,
+}
 
 
 def reference_commitment(session: bytes, owner: int, holder: int, kind: int, share: int) -> bytes:
@@ -399,13 +407,7 @@ def test_share_commitment_known_answer() -> None:
     assert len(got) == commit.COMMITMENT_SIZE
 
 
-@given(
-    session=bytes32,
-    owner=client_ids,
-    holder=client_ids,
-    kind=st.sampled_from([0, 1]),
-    share=field_elements,
-)
+@given(**commitment_inputs)
 @settings(max_examples=60)
 def test_share_commitment_matches_reference(
     session: bytes, owner: int, holder: int, kind: int, share: int
@@ -416,14 +418,7 @@ def test_share_commitment_matches_reference(
     assert commit.share_commitment(session, owner, holder, ShareKind(kind), share) == got
 
 
-@given(
-    session=bytes32,
-    owner=client_ids,
-    holder=client_ids,
-    kind=st.sampled_from([0, 1]),
-    share=field_elements,
-    other=st.data(),
-)
+@given(other=st.data(), **commitment_inputs)
 @settings(max_examples=60)
 def test_share_commitment_binds_every_field(
     session: bytes, owner: int, holder: int, kind: int, share: int, other: st.DataObject
