@@ -402,7 +402,6 @@ def test_share_commitment_known_answer() -> None:
     got = commit.share_commitment(SESSION, 3, 7, 1, 0x0102)
     head = b"\x00\x16" + COMMIT_LABEL + SESSION
     fields = b"\x00\x00\x00\x03" + b"\x00\x00\x00\x07" + b"\x01" + bytes(31) + b"\x01\x02"
-    assert len(COMMIT_LABEL) == 0x16
     assert got == hashlib.sha256(head + fields).digest()
     assert len(got) == commit.COMMITMENT_SIZE
 
