@@ -28,6 +28,7 @@ import numpy.typing as npt
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from replies import re_echo
 
 from secagg import AbortReason, DropReason, ProtocolAbort, RoundResult, simulate_round, wire
 from secagg.config import RoundConfig
@@ -93,19 +94,6 @@ def reseal(config: RoundConfig, data: bytes, body: bytes) -> bytes:
 
 def body_of(data: bytes) -> bytes:
     return data[wire.HEADER_SIZE : -wire.DIGEST_SIZE]
-
-
-def re_echo(config: RoundConfig, name: str, sender: int, reply: bytes, prompt: bytes) -> bytes:
-    """Client ``sender``'s ``reply`` in round ``name``, re-encoded to echo ``prompt``."""
-    if name == "share_keys":
-        keys = wire.decode_share_keys(reply, config, sender)
-        return wire.encode_share_keys(config, sender, dataclasses.replace(keys, prompt=prompt))
-    if name == "masked_input":
-        masked = wire.decode_masked_input(reply, config, sender)
-        return wire.encode_masked_input(config, sender, dataclasses.replace(masked, prompt=prompt))
-    assert name == "unmasking"
-    response = wire.decode_unmask_response(reply, config, sender)
-    return wire.encode_unmask_response(config, sender, dataclasses.replace(response, prompt=prompt))
 
 
 # --------------------------------------------------------------------------- attacks
