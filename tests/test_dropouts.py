@@ -152,9 +152,11 @@ def test_every_subset_dropped_at_one_round(n: int, round_index: int) -> None:
     assert aborted > 0
 
 
-@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("n", [2, 3])
 def test_every_mixed_assignment(n: int) -> None:
-    """Every map client -> {never, advertise_keys, share_keys, masked_input, unmasking}."""
+    """Every map client -> {never, advertise_keys, share_keys, masked_input, unmasking}, through
+    simulate_round; the forked test below covers every such map for n <= 6 at every t on the
+    state machines, so this only keeps the public entry point in the exhaustive loop."""
     bits = 32
     inputs = make_inputs(n, 4, bits, seed=n)
     outcomes = {True: 0, False: 0}
