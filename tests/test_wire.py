@@ -316,13 +316,7 @@ def test_full_size_messages_fit_under_the_size_cap() -> None:
         encoded = codec.encode(cfg, 1, msg)
         assert len(encoded) <= wire.max_message_size(cfg)
         assert codec.decode(encoded, cfg, 1) == msg
-    big = make_config(bits=64, dim=10_000)
-    vector = np.full(10_000, 2**64 - 1, dtype=np.uint64)
-    encoded = wire.encode_masked_input(big, 0, MaskedInput(vector, PROMPT))
-    # The largest message of ``big``: prompt echo and vector.
-    assert len(encoded) == wire.max_message_size(big)
-    assert len(encoded) == wire.HEADER_SIZE + 32 + 10_000 * 8 + wire.DIGEST_SIZE
-    assert np.array_equal(wire.decode_masked_input(encoded, big, 0).vector, vector)
+    # The full-size MaskedInput, exactly at the cap: test_max_message_size_counts_the_prompt_echo.
 
 
 # --------------------------------------------------------------------------- hostile bytes
@@ -792,8 +786,8 @@ def mask_commitment(v: int) -> bytes:
     return bytes([v & 0xFF, 0xD0]) * (COMMIT // 2)
 
 
-def sealed_share_keys(body: bytes, cfg: RoundConfig = CFG) -> bytes:
-    return wire.envelope(cfg, MessageType.SHARE_KEYS, SENDER, SERVER_ID, body)
+def sealed_share_keys(body: bytes) -> bytes:
+    return wire.envelope(CFG, MessageType.SHARE_KEYS, SENDER, SERVER_ID, body)
 
 
 def test_share_keys_commitment_layout() -> None:
@@ -817,9 +811,7 @@ def test_share_keys_commitment_layout() -> None:
     encoded = wire.encode_share_keys(CFG, SENDER, msg)
     assert encoded == raw_envelope(CFG.session_id, 3, SENDER, SERVER_ID, expected_body)
     decoded = wire.decode_share_keys(encoded, CFG, SENDER)
-    assert decoded == msg
-    # C_key and C_mask are not swapped on the way through.
-    assert decoded.commitments[0][1:] == (ck, cm)
+    assert decoded == msg  # so C_key and C_mask are not swapped on the way through
     assert all(type(c) is bytes for _, ck2, cm2 in decoded.commitments for c in (ck2, cm2))
     assert type(decoded.prompt) is bytes
 
@@ -907,8 +899,8 @@ def test_share_keys_at_the_size_cap() -> None:
     encoded = sealed_share_keys(body)
     assert len(encoded) == wire.max_message_size(CFG)  # ShareKeys is CFG's largest message
     assert len(SK.decode(encoded, CFG, SENDER).commitments) == N
+    # The largest body: len(body) == limit, as the envelope adds exactly header and digest.
     limit = wire.max_message_size(CFG) - wire.HEADER_SIZE - wire.DIGEST_SIZE
-    assert len(body) <= limit
     assert reason_of(SK, sealed_share_keys(bytes(limit + 1)), CFG, SENDER) == (
         DropReason.DECODE_FAILED
     )
@@ -1073,9 +1065,8 @@ def test_reply_without_the_prompt_echo_is_refused(kind: MessageType) -> None:
 def test_prompt_digest_is_the_envelope_digest(kind: MessageType) -> None:
     codec = CODECS[kind]
     encoded = codec.encode(CFG, 2, example(kind))
-    head, body = encoded[: wire.HEADER_SIZE], encoded[wire.HEADER_SIZE : -32]
-    prefix = len(DIGEST_LABEL).to_bytes(2, "big") + DIGEST_LABEL
-    expected = hashlib.sha256(prefix + head + body).digest()
+    body = encoded[wire.HEADER_SIZE : -32]
+    expected = raw_envelope(CFG.session_id, kind, *codec.addresses(2), body)[-32:]
     for form in (encoded, bytearray(encoded), memoryview(encoded)):
         digest = wire.prompt_digest(form)
         assert digest == expected == encoded[-32:]
@@ -1112,7 +1103,8 @@ def test_reply_echoes_a_prompt_digest_verbatim(
 def test_max_message_size_counts_the_prompt_echo() -> None:
     """Each reply type's largest body includes the 32 echo bytes: a full-size MaskedInput (the
     largest message of this config) is exactly at the cap and decodes; one more byte is refused."""
-    cfg = make_config(bits=64, dim=200)  # MaskedInput is the largest message here
+    # MaskedInput is the largest message here, and longer than 64 KiB (no 16-bit length limit).
+    cfg = make_config(bits=64, dim=10_000)
     largest = {
         MessageType.SHARE_KEYS: 32 + 4 + N * (4 + CT) + 4 + N * (4 + 2 * COMMIT),
         MessageType.MASKED_INPUT: 32 + cfg.dim * cfg.width,
@@ -1124,7 +1116,9 @@ def test_max_message_size_counts_the_prompt_echo() -> None:
     vector = np.full(cfg.dim, 2**64 - 1, dtype=np.uint64)
     encoded = wire.encode_masked_input(cfg, 1, MaskedInput(vector, PROMPT))
     assert len(encoded) == cap
-    assert wire.decode_masked_input(encoded, cfg, 1).prompt == PROMPT
+    decoded = wire.decode_masked_input(encoded, cfg, 1)
+    assert decoded.prompt == PROMPT
+    assert np.array_equal(decoded.vector, vector)
     codec = CODECS[MessageType.MASKED_INPUT]
     too_big = wire.envelope(
         cfg, MessageType.MASKED_INPUT, 1, SERVER_ID, PROMPT + bytes(cfg.dim * cfg.width + 1)
