@@ -9,7 +9,8 @@ vector family, so a re-run rewrites identical files. Byte strings are lower-case
 elements are JSON integers, JSON keys are sorted. Negative cases are named ``*_bad_*`` and carry
 ``"success": false`` with the error class and reason they must fail with.
 
-The rounds drive :class:`~secagg.client.Client` and :class:`~secagg.server.Server` directly, so
+The rounds drive :class:`~secagg.core.client.Client` and :class:`~secagg.core.server.Server`
+directly, so
 the recorded ``rand`` of each client is exactly the randomness that client consumed. While it
 builds the files this script re-derives the intermediate values from the primitives the way
 SPEC.md describes them and asserts that they match the bytes on the wire: a generator that runs
@@ -31,16 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from secagg import wire
-from secagg.client import Client, rand_size
 from secagg.config import PROTOCOL_VERSION, RoundConfig
+from secagg.core import wire
+from secagg.core.client import Client, rand_size
+from secagg.core.server import Server, ServerPhase
 from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.drbg import Drbg
 from secagg.crypto.hashing import sha256
 from secagg.crypto.keys import KeyAgreementError, KeyPair, agree, fingerprint, is_valid_public
 from secagg.errors import AbortReason, ClientAbort, DecodeError, DropReason, ProtocolAbort
-from secagg.server import Server, ServerPhase
 
 Json = dict[str, Any]
 

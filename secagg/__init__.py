@@ -6,8 +6,10 @@ or :func:`aggregate_updates` (float model updates); :class:`Client` and :class:`
 sans-I/O state machines a transport drives.
 """
 
-from secagg.client import Client, ClientPhase
 from secagg.config import PROTOCOL_VERSION, RoundConfig
+from secagg.core.client import Client, ClientPhase
+from secagg.core.server import Aggregate, Drop, Server, ServerPhase
+from secagg.encoding.quantize import QuantizationConfig, dequantize_sum, quantize
 from secagg.errors import (
     AbortReason,
     ClientAbort,
@@ -18,10 +20,8 @@ from secagg.errors import (
     SecAggError,
     StateError,
 )
-from secagg.quantize import QuantizationConfig, dequantize_sum, quantize
-from secagg.server import Aggregate, Drop, Server, ServerPhase
-from secagg.simulate import ROUNDS, Costs, RoundCost, RoundResult, simulate_round
-from secagg.updates import UpdateRoundResult, aggregate_updates
+from secagg.runtime.simulate import ROUNDS, Costs, RoundCost, RoundResult, simulate_round
+from secagg.runtime.updates import UpdateRoundResult, aggregate_updates
 
 __version__ = "0.1.0"
 

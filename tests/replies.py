@@ -10,8 +10,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from secagg import wire
 from secagg.config import RoundConfig
+from secagg.core import wire
 
 REPLY_CODECS: dict[str, tuple[Callable[..., Any], Callable[..., bytes]]] = {
     "share_keys": (wire.decode_share_keys, wire.encode_share_keys),

@@ -31,11 +31,12 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from replies import re_echo
 
-from secagg import AbortReason, DropReason, ProtocolAbort, RoundResult, simulate_round, wire
+from secagg import AbortReason, DropReason, ProtocolAbort, RoundResult, simulate_round
 from secagg.config import RoundConfig
+from secagg.core import wire
 from secagg.crypto import shamir
 from secagg.crypto.keys import KeyPair, is_valid_public
-from secagg.simulate import ROUNDS
+from secagg.runtime.simulate import ROUNDS
 
 N = 5
 DIM = 6
@@ -288,7 +289,7 @@ REFUSALS: dict[str, frozenset[AbortReason]] = {
         }
     ),
 }
-"""Why an honest client (secagg/client.py) may refuse the prompt of each round that starts with
+"""Why an honest client (secagg/core/client.py) may refuse the prompt of each round that starts with
 one, once the envelope checks pass (a re-sealed prompt has a valid digest)."""
 
 

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import secagg
-from secagg import ConfigError, ProtocolAbort, RoundResult, SecAggError, simulate_round, wire
-from secagg.client import Client
-from secagg.simulate import ROUNDS
+from secagg import ConfigError, ProtocolAbort, RoundResult, SecAggError, simulate_round
+from secagg.core import wire
+from secagg.core.client import Client
+from secagg.runtime.simulate import ROUNDS
 
 Wire = list[tuple[str, int | None, int | None, bytes]]
 
@@ -165,7 +166,7 @@ def test_inputs_reach_clients_in_the_ring_dtype(
         seen.append(x)
         return Client(config, u, x, rand)
 
-    monkeypatch.setattr("secagg.simulate.Client", recording_client)
+    monkeypatch.setattr("secagg.runtime.simulate.Client", recording_client)
     inputs = [np.array([1, 0, 1], dtype=given) for _ in range(3)]
     result = simulate_round(inputs, threshold=2, bits=bits, seed=1)
     assert [int(v) for v in result.aggregate] == [3 % (1 << bits), 0, 3 % (1 << bits)]

@@ -10,10 +10,11 @@ import pytest
 
 from secagg import cli
 from secagg.cli import main
+from secagg.cli import simulate as simulate_cli
 from secagg.config import MAX_CLIENTS, MAX_DIM
 from secagg.crypto import prg
 from secagg.crypto.drbg import RandomSource
-from secagg.simulate import ROUNDS, random_source
+from secagg.runtime.simulate import ROUNDS, random_source
 
 BASE = ["simulate", "--clients", "8", "--dim", "50", "--seed", "1", "--quiet"]
 
@@ -220,8 +221,8 @@ def test_options_over_the_limits_fail_before_any_allocation(
 ) -> None:
     """--dim above MAX_DIM used to allocate clients x dim values first (a MemoryError with a
     traceback and exit 1, the 'aggregate differs' code). Now it is refused up front, exit 2."""
-    monkeypatch.setattr(cli, "make_scenario", _no_allocation)
-    monkeypatch.setattr(cli, "simulate_round", _no_allocation)
+    monkeypatch.setattr(simulate_cli, "make_scenario", _no_allocation)
+    monkeypatch.setattr(simulate_cli, "simulate_round", _no_allocation)
     code = main(["simulate", "--clients", "8", "--dim", "4", *extra])
     assert code == 2
     captured = capsys.readouterr()
@@ -237,7 +238,7 @@ def test_out_of_memory_is_a_clear_message_and_exit_2(
     def out_of_memory(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError
 
-    monkeypatch.setattr(cli, where, out_of_memory)
+    monkeypatch.setattr(simulate_cli, where, out_of_memory)
     argv = ["simulate", "--clients", "8", "--dim", "2000", "--bits", "40", "--seed", "1"]
     code = main([*argv, "--quiet"] if quiet else argv)
     assert code == 2
@@ -289,7 +290,7 @@ def test_seeded_run_uses_the_simulate_random_source(
         calls.append((seed, label))
         return random_source(seed, label)
 
-    monkeypatch.setattr(cli, "random_source", recording)
+    monkeypatch.setattr(simulate_cli, "random_source", recording)
     code, report = run_json(capsys, [*BASE, "--json"])
     assert code == 0 and report["correct"] is True
     assert calls == [(1, b"cli-scenario")]

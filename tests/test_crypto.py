@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secagg.config import PROTOCOL_VERSION
+from secagg.core.wire import ShareKind
 from secagg.crypto import aead, commit, drbg, hashing, kdf, keys, shamir
-from secagg.wire import ShareKind
 
 bytes32 = st.binary(min_size=32, max_size=32)
 client_ids = st.integers(0, 2**32 - 1)

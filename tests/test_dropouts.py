@@ -32,9 +32,9 @@ from secagg import (
     Server,
     simulate_round,
 )
-from secagg.client import rand_size
+from secagg.core.client import rand_size
 from secagg.crypto.prg import RingArray
-from secagg.simulate import ROUNDS
+from secagg.runtime.simulate import ROUNDS
 
 NEVER = len(ROUNDS)
 """A silence round index meaning: the client never drops."""

@@ -12,14 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secagg.crypto import prg
-from secagg.errors import AbortReason, ConfigError, ProtocolAbort, SecAggError
-from secagg.quantize import (
+from secagg.encoding.quantize import (
     MAX_QUANTIZATION_RANGE,
     QuantizationConfig,
     Quantized,
     dequantize_sum,
     quantize,
 )
+from secagg.errors import AbortReason, ConfigError, ProtocolAbort, SecAggError
 
 SEED = bytes(range(32))
 

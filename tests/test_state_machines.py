@@ -32,10 +32,10 @@ from secagg import (
     Server,
     ServerPhase,
     StateError,
-    wire,
 )
-from secagg.client import rand_size
 from secagg.config import RoundConfig
+from secagg.core import wire
+from secagg.core.client import rand_size
 from secagg.crypto import shamir
 from secagg.crypto.commit import share_commitment
 from secagg.crypto.keys import KeyPair, fingerprint, is_valid_public

@@ -25,9 +25,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from secagg import wire
-from secagg.client import Client, rand_size
 from secagg.config import MAX_CLIENTS, MAX_DIM, PROTOCOL_VERSION, RoundConfig
+from secagg.core import wire
+from secagg.core.client import Client, rand_size
+from secagg.core.server import Server
 from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.hashing import sha256
@@ -39,7 +40,6 @@ from secagg.errors import (
     DropReason,
     ProtocolAbort,
 )
-from secagg.server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL = ROOT / "protocol"

@@ -1,6 +1,6 @@
 """The wire format: exact layout, round trips, and hostile input (only DecodeError, right reason).
 
-The layout is re-derived here independently of secagg.wire (struct + hashlib), so a change of a
+The layout is re-derived here independently of secagg.core.wire (struct + hashlib), so a change of a
 single byte in the encoding shows up as a failure rather than as a self-consistent round trip.
 
 Every client reply to a server prompt (ShareKeys, MaskedInput, UnmaskResponse) starts its body
@@ -22,12 +22,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from secagg import wire
 from secagg.config import RoundConfig
-from secagg.crypto import aead, shamir
-from secagg.crypto.prg import ring_dtype
-from secagg.errors import DecodeError, DropReason
-from secagg.wire import (
+from secagg.core import wire
+from secagg.core.wire import (
     SERVER_ID,
     AdvertiseKeys,
     KeyEntry,
@@ -40,6 +37,9 @@ from secagg.wire import (
     UnmaskRequest,
     UnmaskResponse,
 )
+from secagg.crypto import aead, shamir
+from secagg.crypto.prg import ring_dtype
+from secagg.errors import DecodeError, DropReason
 
 N = 6
 DIM = 5

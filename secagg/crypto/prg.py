@@ -29,7 +29,7 @@ LABEL_SELF_MASK = b"self-mask"
 LABEL_PAIR_MASK = b"pair-mask"
 """PRG(s_{u,v}): a pairwise mask."""
 LABEL_ROUNDING = b"rounding"
-"""The uniform draws of stochastic rounding in :mod:`secagg.quantize`."""
+"""The uniform draws of stochastic rounding in :mod:`secagg.encoding.quantize`."""
 LABEL_DRBG = b"drbg"
 """The deterministic randomness source of :mod:`secagg.crypto.drbg`."""
 

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from secagg.client import Client, rand_size
 from secagg.config import RoundConfig, as_int
+from secagg.core.client import Client, rand_size
+from secagg.core.server import Drop, Server
 from secagg.crypto.drbg import Drbg, RandomSource, seed_bytes, system_random
 from secagg.crypto.prg import RingArray, ring_dtype
 from secagg.errors import AbortReason, ClientAbort, ConfigError
-from secagg.server import Drop, Server
 
 ROUNDS = ("advertise_keys", "share_keys", "masked_input", "unmasking")
 """Round names. Round r is the server's prompt (none for advertise_keys) plus the clients'

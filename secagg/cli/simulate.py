@@ -1,4 +1,4 @@
-"""The ``secagg`` command."""
+"""``secagg simulate``: one round in process, with a correctness verdict and a cost report."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from secagg import __version__
 from secagg.config import MAX_CLIENTS, MAX_DIM, RoundConfig, ring_dtype_width
 from secagg.crypto.drbg import RandomSource
 from secagg.crypto.prg import ring_dtype
-from secagg.errors import ConfigError, ProtocolAbort, SecAggError
-from secagg.simulate import ROUNDS, RoundResult, random_source, simulate_round
+from secagg.errors import ConfigError, ProtocolAbort
+from secagg.runtime.simulate import ROUNDS, RoundResult, random_source, simulate_round
 
 
 def _fraction(text: str) -> float:
@@ -41,10 +40,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="secagg", description="Secure aggregation for FL.")
-    parser.add_argument("--version", action="version", version=f"secagg {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``simulate`` on the ``secagg`` command's subparsers."""
     sim = commands.add_parser(
         "simulate",
         help="run one secure-aggregation round in process and report correctness and costs",
@@ -67,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--json", action="store_true", help="print a machine-readable report")
     sim.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    return parser
+    sim.set_defaults(run=simulate_command)
 
 
 def make_scenario(
@@ -281,18 +278,3 @@ def run_simulation(args: argparse.Namespace, threshold: int, bar: ProgressBar | 
     else:
         print_report(report, sys.stdout)
     return 0 if correct else 1
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "simulate":
-            return simulate_command(args)
-    except SecAggError as exc:
-        sys.stderr.write(f"secagg: {exc}\n")
-        return 2
-    raise AssertionError(f"unhandled command {args.command}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from secagg.encoding.quantize import QuantizationConfig, dequantize_sum, quantize
 from secagg.errors import ConfigError
-from secagg.quantize import QuantizationConfig, dequantize_sum, quantize
-from secagg.simulate import Intercept, Progress, RoundResult, random_source, simulate_round
+from secagg.runtime.simulate import Intercept, Progress, RoundResult, random_source, simulate_round
 
 
 @dataclass(frozen=True, slots=True)

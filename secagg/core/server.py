@@ -29,8 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from secagg import wire
 from secagg.config import RoundConfig
+from secagg.core import wire
+from secagg.core.graph import COMPLETE, MaskingGraph
 from secagg.crypto import kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair, fingerprint
@@ -42,7 +43,6 @@ from secagg.errors import (
     ProtocolAbort,
     StateError,
 )
-from secagg.graph import COMPLETE, MaskingGraph
 
 
 class ServerPhase(enum.Enum):

@@ -25,14 +25,14 @@ from typing import NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from secagg import wire
 from secagg.config import RoundConfig
+from secagg.core import wire
+from secagg.core.graph import COMPLETE, MaskingGraph
 from secagg.crypto import aead, kdf, prg, shamir
 from secagg.crypto.commit import share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair
 from secagg.crypto.prg import RingArray
 from secagg.errors import AbortReason, ClientAbort, ConfigError, DecodeError, StateError
-from secagg.graph import COMPLETE, MaskingGraph
 
 
 class ClientPhase(enum.Enum):

@@ -1,0 +1,1 @@
+"""The sans-I/O protocol: wire format, masking graph, client and server state machines."""

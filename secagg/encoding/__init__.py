@@ -1,0 +1,1 @@
+"""Float vectors <-> the ring Z_{2^b}: clipping, quantization (and the DP pipeline)."""

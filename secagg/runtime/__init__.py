@@ -1,0 +1,1 @@
+"""Running rounds: the in-process simulator and the float-level entry point."""
