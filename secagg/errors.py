@@ -30,9 +30,9 @@ class DropReason(enum.IntEnum):
     MISADDRESSED = 4
     """The header's sender/recipient do not match the channel it arrived on."""
     BAD_CIPHERTEXT = 5
-    """A share ciphertext that fails AES-GCM or whose plaintext does not decode. The recipient
-    cannot tell the sender from the server (either could have altered it), so it skips that
-    share rather than accusing anyone; a later round (ConsistencyCheck) may report this code."""
+    """A share ciphertext that fails AES-GCM, whose plaintext does not decode, or whose shares
+    do not match the commitments forwarded with it. The recipient reports the sender in its
+    ShareCheck reply instead of holding the shares (see ``SHARES_REJECTED``)."""
     INVALID_CONTENT = 6
     """Parses, but the content breaks a protocol rule: a low-order or repeated public key, shares
     not addressed to exactly the client's peers, commitments not covering every holder, a share
@@ -45,6 +45,15 @@ class DropReason(enum.IntEnum):
     """The reply echoes a prompt other than the one the server sent this client: the prompt was
     altered, replaced or replayed in transit, so the client acted on a view the server does not
     share (e.g. masked with a peer set other than U2), and its message cannot be used."""
+    BAD_SIGNATURE = 10
+    """Malicious mode: an advertisement or consistency signature that does not verify under the
+    sender's key in the roster."""
+    SHARES_REJECTED = 11
+    """The client's holders reported its shares as undecryptable or not matching its
+    commitments, leaving fewer than ``t`` holders with valid shares: it is excluded before
+    anyone masks with it, so it cannot stop the round."""
+    UNKNOWN_CLIENT = 12
+    """A message from an id outside the round's roster ``0..n-1``; nothing of it is used."""
 
 
 class AbortReason(enum.IntEnum):
@@ -58,8 +67,10 @@ class AbortReason(enum.IntEnum):
     INSUFFICIENT_SHARES = 3
     """Fewer than ``t`` valid shares of a secret the server needs."""
     INCONSISTENT_SHARES = 4
-    """Shares of s_u^SK reconstruct to a key that does not match the advertised s_u^PK, or shares
-    reconstruct to a value that is not a 32-byte secret: no aggregate is released."""
+    """Shares that match their owner's commitments rebuild a secret other than the one it
+    committed to (an s_u^SK that does not match s_u^PK, a b_u that does not match its
+    commitment, or no 32-byte secret at all): the owner shared inconsistently. No aggregate is
+    released, never a wrong one; :attr:`ProtocolAbort.culprit` names the owner."""
     INVALID_MESSAGE = 5
     """A client could not decode a message from the server."""
     KEY_AGREEMENT_FAILED = 6
@@ -70,6 +81,12 @@ class AbortReason(enum.IntEnum):
     well-formed but forged masked input). Raised by the float layer
     (:func:`~secagg.dequantize_sum`, so :func:`~secagg.aggregate_updates`), never by the
     :class:`~secagg.Server`: the float sum would be wrong, so none is released."""
+    BAD_SIGNATURE = 8
+    """Malicious mode: a client found a signature in a key list or an unmasking request that
+    does not verify under the signer's roster key."""
+    CONSISTENCY_CHECK_FAILED = 9
+    """Malicious mode: an unmasking request without ``t`` valid signatures on the survivor set
+    from the holders of some secret the client would reveal a share of."""
 
 
 class SecAggError(Exception):
@@ -94,12 +111,17 @@ class DecodeError(SecAggError):
 
 
 class ProtocolAbort(SecAggError):
-    """The session cannot complete; no aggregate is released."""
+    """The session cannot complete; no aggregate is released.
 
-    def __init__(self, reason: AbortReason, detail: str) -> None:
+    ``culprit`` names the client whose secrets could not be rebuilt consistently
+    (``INCONSISTENT_SHARES``), so the caller can leave it out of the next round.
+    """
+
+    def __init__(self, reason: AbortReason, detail: str, *, culprit: int | None = None) -> None:
         super().__init__(f"{reason.name}: {detail}")
         self.reason = reason
         self.detail = detail
+        self.culprit = culprit
 
 
 class ClientAbort(SecAggError):

@@ -2,43 +2,54 @@
 
 Transitions (one method call each)::
 
-    NEW --start()--> AWAIT_KEY_LIST                 sends AdvertiseKeys (c_u^PK, s_u^PK)
-    AWAIT_KEY_LIST --handle(KeyList)--> AWAIT_SHARES           sends ShareKeys {e_{u,v}}
-    AWAIT_SHARES --handle(ShareForward)--> AWAIT_UNMASK_REQUEST  sends MaskedInput y_u
-    AWAIT_UNMASK_REQUEST --handle(UnmaskRequest)--> COMPLETED  sends UnmaskResponse
+    NEW --start()--> AWAIT_KEY_LIST                      sends AdvertiseKeys (c_u^PK, s_u^PK)
+    AWAIT_KEY_LIST --handle(KeyList)--> AWAIT_SHARES            sends ShareKeys {e_{u,v}}
+    AWAIT_SHARES --handle(ShareForward)--> AWAIT_MASK_REQUEST   sends ShareCheck (complaints)
+    AWAIT_MASK_REQUEST --handle(MaskRequest)--> AWAIT_UNMASK_REQUEST   sends MaskedInput y_u
+        (malicious mode: --> AWAIT_CONSISTENCY, then
+    AWAIT_CONSISTENCY --handle(ConsistencyRequest)--> AWAIT_UNMASK_REQUEST  signs U3)
+    AWAIT_UNMASK_REQUEST --handle(UnmaskRequest)--> COMPLETED   sends UnmaskResponse
     any state --bad or unacceptable message--> ABORTED (raises ClientAbort, sends nothing)
 
-(A ConsistencyCheck round will sit between AWAIT_SHARES and AWAIT_UNMASK_REQUEST.)
-
-An honest client reveals, for each peer, at most one kind of share: a share of s_v^SK only for
-a peer the server says dropped, a share of b_v only for a peer the server says survived, and
-it refuses a survivor list with fewer than ``t`` ids or with ids it never received shares from.
+Rules an honest client keeps in every mode (protocol/SPEC.md section 10): it reveals, for each
+peer, at most one kind of share - a share of s_z^SK only for a peer of U2 the server says
+dropped, a share of b_z only for a peer it says survived - and nothing for a peer outside U2;
+it requires U3 within U2 within its key list, each with at least ``t`` of its holders; it
+answers each round once; and a live client cannot be copied or pickled, so its state cannot
+be restored to answer a round twice.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable
-from typing import NoReturn
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
 
 from secagg.config import RoundConfig
 from secagg.core import wire
-from secagg.core.graph import COMPLETE, MaskingGraph
+from secagg.core.graph import graph_for
 from secagg.crypto import aead, kdf, prg, shamir
-from secagg.crypto.commit import share_commitment
+from secagg.crypto.commit import self_mask_commitment, share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair
 from secagg.crypto.prg import RingArray
+from secagg.crypto.sign import SigningKey, verify
 from secagg.errors import AbortReason, ClientAbort, ConfigError, DecodeError, StateError
+
+InputSource = npt.ArrayLike | Callable[[], npt.ArrayLike]
+"""x_u, or a function returning it: called once, when the client masks (so a simulation, or a
+device that is still training, need not hold x_u while keys are exchanged)."""
 
 
 class ClientPhase(enum.Enum):
     NEW = "new"
     AWAIT_KEY_LIST = "await_key_list"
     AWAIT_SHARES = "await_shares"
+    AWAIT_MASK_REQUEST = "await_mask_request"
+    AWAIT_CONSISTENCY = "await_consistency"
     AWAIT_UNMASK_REQUEST = "await_unmask_request"
     COMPLETED = "completed"
     ABORTED = "aborted"
@@ -46,8 +57,19 @@ class ClientPhase(enum.Enum):
 
 def rand_size(config: RoundConfig) -> int:
     """Bytes of randomness a client consumes: c_u^SK | s_u^SK | b_u (32 each), then the
-    coefficients of the two sharing polynomials (2 * (t - 1) * 48)."""
-    return 3 * 32 + 2 * shamir.rand_size(config.threshold)
+    coefficients of the polynomials sharing s_u^SK and b_u (:func:`shamir.rand_size`)."""
+    return 3 * 32 + shamir.rand_size(config.threshold, 2)
+
+
+def check_input(x: npt.ArrayLike, config: RoundConfig) -> RingArray:
+    """x_u as a fresh ring array, or ConfigError (naming shapes and dtypes, never values)."""
+    array = np.asarray(x)
+    if array.shape != (config.dim,) or array.dtype.kind != "u":
+        raise ConfigError(f"x must be an unsigned integer vector of shape ({config.dim},)")
+    if array.size and int(array.max()) >= config.modulus:
+        raise ConfigError(f"x has elements outside Z_2^{config.bits}")
+    out: RingArray = array.astype(prg.ring_dtype(config.bits))
+    return out
 
 
 class Client:
@@ -55,36 +77,41 @@ class Client:
 
     ``rand`` supplies every random byte the client uses (:func:`rand_size` of them); pass
     ``None`` to draw them from the OS. Fixed ``rand`` makes runs reproducible (test vectors).
+    In the malicious mode ``signing_key`` is the client's long-term Ed25519 key d_u^SK, whose
+    public half must be the roster's entry for ``client_id``.
     """
 
     def __init__(
         self,
         config: RoundConfig,
         client_id: int,
-        x: npt.ArrayLike,
+        x: InputSource,
         rand: bytes | None = None,
         *,
-        graph: MaskingGraph = COMPLETE,
+        signing_key: SigningKey | None = None,
     ) -> None:
-        if not 0 <= client_id < config.num_clients:
+        if not isinstance(client_id, int) or not 0 <= client_id < config.num_clients:
             raise ConfigError(f"client_id must be in [0, {config.num_clients})")
-        dtype = prg.ring_dtype(config.bits)
-        x = np.asarray(x)
-        if x.shape != (config.dim,) or x.dtype.kind != "u":
-            raise ConfigError(f"x must be an unsigned integer vector of shape ({config.dim},)")
-        if x.size and int(x.max()) >= config.modulus:
-            raise ConfigError(f"x has elements outside Z_2^{config.bits}")
         if rand is None:
             rand = os.urandom(rand_size(config))
         if len(rand) != rand_size(config):
             raise ConfigError(f"rand must be {rand_size(config)} bytes")
+        if config.malicious:
+            assert config.roster is not None  # RoundConfig requires it
+            if not isinstance(signing_key, SigningKey):
+                raise ConfigError("the malicious mode needs the client's signing_key")
+            if signing_key.public != config.roster[client_id]:
+                raise ConfigError(f"signing_key is not the roster's key for client {client_id}")
         self.config = config
         self.id = client_id
         self.phase = ClientPhase.NEW
         self.abort_reason: AbortReason | None = None
-        self._graph = graph
-        self._x: RingArray = x.astype(dtype)
-        # The key pairs are dropped once used (c after ShareKeys, s after MaskedInput); the
+        self._graph = graph_for(config)
+        self._x: RingArray | Callable[[], npt.ArrayLike] = (
+            x if callable(x) else check_input(x, config)
+        )
+        self._signer = signing_key if config.malicious else None
+        # The key pairs are dropped once used (c after ShareCheck, s after MaskedInput); the
         # public halves stay for the checks on the key list.
         self._c: KeyPair | None = KeyPair.from_secret(rand[0:32])
         self._s: KeyPair | None = KeyPair.from_secret(rand[32:64])
@@ -92,45 +119,79 @@ class Client:
         self._b = rand[64:96]
         self._share_rand = rand[96:]
         self._peers: dict[int, wire.KeyEntry] = {}
-        self._u2: set[int] = set()
-        self._held: dict[int, tuple[int, int]] = {}  # peer -> (share of s^SK, share of b)
-        self._c_shared: dict[int, bytes] = {}  # peer -> KA.agree(c_u^SK, c_v^PK), both rounds
+        self._c_shared: dict[int, bytes] = {}  # peer -> KA.agree(c_u^SK, c_v^PK), two rounds
+        self._forwarded: set[int] = set()  # senders whose shares were forwarded to us
+        self._held: dict[int, tuple[bytes, bytes]] = {}  # owner -> (s^SK share, b share)
+        self._u2: wire.IdSet | None = None
+        self._u3: wire.IdSet | None = None
         self._prompt = b""  # digest of the server prompt being answered
+
+    # A live client holds secrets that must be used once. A copy (or a pickled and restored
+    # state) could answer a round a second time, e.g. reveal the other kind of share.
+    def __copy__(self) -> NoReturn:
+        raise StateError("a client cannot be copied: its secrets must answer each round once")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NoReturn:
+        raise StateError("a client cannot be copied: its secrets must answer each round once")
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise StateError("a client cannot be pickled: its secrets must answer each round once")
 
     # ------------------------------------------------------------------ public API
 
     def start(self) -> bytes:
-        """Round 0 (AdvertiseKeys): send (c_u^PK, s_u^PK)."""
+        """Round advertise_keys: send (c_u^PK, s_u^PK), signed in the malicious mode."""
         self._expect(ClientPhase.NEW)
         self.phase = ClientPhase.AWAIT_KEY_LIST
-        msg = wire.AdvertiseKeys(*self._publics)
+        c_public, s_public = self._publics
+        signature = b""
+        if self._signer is not None:
+            parts = wire.advertise_signed_parts(self.config, self.id, c_public, s_public)
+            signature = self._signer.sign(wire.LABEL_ADVERTISE, *parts)
+        msg = wire.AdvertiseKeys(c_public, s_public, signature)
         return wire.encode_advertise_keys(self.config, self.id, msg)
 
     def handle(self, data: bytes) -> bytes:
         """Consume the server's prompt for the next round and return this client's reply.
 
         Raises :class:`ClientAbort` (and moves to ABORTED) when the message is malformed or
-        asks for something an honest client must refuse.
+        asks for something an honest client must refuse; :class:`StateError` when the client
+        expects no prompt (not started, completed or aborted).
         """
+        cfg, phase = self.config, self.phase
         try:
-            if self.phase is ClientPhase.AWAIT_KEY_LIST:
-                msg = wire.decode_key_list(data, self.config, self.id)
+            if phase is ClientPhase.AWAIT_KEY_LIST:
+                key_list = wire.decode_key_list(data, cfg, self.id)
                 # Echoed in the reply so the server can tell that we saw what it sent.
                 self._prompt = wire.prompt_digest(data)
-                reply = self._on_key_list(msg)
+                reply = self._on_key_list(key_list)
                 self.phase = ClientPhase.AWAIT_SHARES
-            elif self.phase is ClientPhase.AWAIT_SHARES:
-                forward = wire.decode_share_forward(data, self.config, self.id)
+            elif phase is ClientPhase.AWAIT_SHARES:
+                forward = wire.decode_share_forward(data, cfg, self.id)
                 self._prompt = wire.prompt_digest(data)
-                reply = self._on_shares(forward)
+                reply = self._on_share_forward(forward)
+                self.phase = ClientPhase.AWAIT_MASK_REQUEST
+            elif phase is ClientPhase.AWAIT_MASK_REQUEST:
+                request = wire.decode_mask_request(data, cfg, self.id)
+                self._prompt = wire.prompt_digest(data)
+                reply = self._on_mask_request(request)
+                self.phase = (
+                    ClientPhase.AWAIT_CONSISTENCY
+                    if cfg.malicious
+                    else ClientPhase.AWAIT_UNMASK_REQUEST
+                )
+            elif phase is ClientPhase.AWAIT_CONSISTENCY:
+                check = wire.decode_consistency_request(data, cfg, self.id)
+                self._prompt = wire.prompt_digest(data)
+                reply = self._on_consistency(check)
                 self.phase = ClientPhase.AWAIT_UNMASK_REQUEST
-            elif self.phase is ClientPhase.AWAIT_UNMASK_REQUEST:
-                request = wire.decode_unmask_request(data, self.config, self.id)
+            elif phase is ClientPhase.AWAIT_UNMASK_REQUEST:
+                unmask = wire.decode_unmask_request(data, cfg, self.id)
                 self._prompt = wire.prompt_digest(data)
-                reply = self._on_unmask(request)
+                reply = self._on_unmask(unmask)
                 self.phase = ClientPhase.COMPLETED
             else:
-                raise StateError(f"client {self.id} cannot handle a message in {self.phase.value}")
+                raise StateError(f"client {self.id} cannot handle a message in {phase.value}")
         except DecodeError as exc:
             self._abort(AbortReason.INVALID_MESSAGE, f"undecodable server message: {exc}")
         return reply
@@ -138,125 +199,198 @@ class Client:
     # ------------------------------------------------------------------ rounds
 
     def _on_key_list(self, msg: wire.KeyList) -> bytes:
-        """Round 1 (ShareKeys): check U1, share s_u^SK and b_u, encrypt a share pair to each v."""
+        """Round share_keys: check the key list, share s_u^SK and b_u among the holders it
+        names, encrypt a share pair to each neighbour and commit to every share."""
         cfg = self.config
         c, s = self._c, self._s
-        assert c is not None and s is not None  # both live until this round ends
-        peers = {e.client: e for e in msg.entries}
-        if len(peers) < cfg.threshold:
-            self._abort(AbortReason.BELOW_THRESHOLD, f"key list has {len(peers)} < t entries")
-        mine = peers.get(self.id)
+        assert c is not None and s is not None  # both live until their rounds end
+        ids = [e.client for e in msg.entries]
+        allowed = set(self._graph.holders(self.id))
+        if any(v not in allowed for v in ids):
+            self._abort(AbortReason.INCONSISTENT_VIEW, "key list names a non-neighbour")
+        if len(ids) < cfg.threshold:
+            self._abort(AbortReason.BELOW_THRESHOLD, f"key list has {len(ids)} < t entries")
+        entries = {e.client: e for e in msg.entries}
+        mine = entries.get(self.id)
         if mine is None or (mine.c_public, mine.s_public) != self._publics:
             self._abort(AbortReason.INCONSISTENT_VIEW, "key list omits or alters this client")
+        if cfg.malicious:
+            assert cfg.roster is not None
+            for e in msg.entries:
+                parts = wire.advertise_signed_parts(cfg, e.client, e.c_public, e.s_public)
+                if not verify(cfg.roster[e.client], e.signature, wire.LABEL_ADVERTISE, *parts):
+                    self._abort(AbortReason.BAD_SIGNATURE, f"key of client {e.client} unsigned")
         keys = [k for e in msg.entries for k in (e.c_public, e.s_public)]
         if len(set(keys)) != len(keys):
             self._abort(AbortReason.INCONSISTENT_VIEW, "key list repeats a public key")
-        self._peers = peers
-        # We hold a share of our own secrets too: with exactly t responders at Unmasking, a
-        # survivor's own share is one of the t that reconstruct its b_u.
-        holders = sorted([self.id, *self._graph.neighbors(self.id, peers)])
-        key_shares, mask_shares = shamir.share(
-            [s.secret, self._b], (v + 1 for v in holders), cfg.threshold, self._share_rand
-        )
+        self._peers = {v: e for v, e in entries.items() if v != self.id}
+        # We hold a share of our own secrets too: with exactly t responders at unmasking, a
+        # survivor's own share is one of the t that rebuild its b_u.
+        holders = sorted(ids)
+        xs = [v + 1 for v in holders]
+        ys = shamir.share([s.secret, self._b], xs, cfg.threshold, self._share_rand)
         self._share_rand = b""  # the polynomial coefficients must never be reused
-        self._c = None  # c_u^SK is only for the share-encryption keys derived below
+        key_shares = shamir.encode_shares(ys[0])
+        mask_shares = shamir.encode_shares(ys[1])
+        sid = cfg.session_id
         out = []
         commitments = []
         for v, key_share, mask_share in zip(holders, key_shares, mask_shares, strict=True):
             commitments.append(
                 (
                     v,
-                    share_commitment(cfg.session_id, self.id, v, wire.ShareKind.KEY, key_share),
-                    share_commitment(
-                        cfg.session_id, self.id, v, wire.ShareKind.SELF_MASK, mask_share
-                    ),
+                    share_commitment(sid, self.id, v, wire.ShareKind.KEY, key_share),
+                    share_commitment(sid, self.id, v, wire.ShareKind.SELF_MASK, mask_share),
                 )
             )
             if v == self.id:
                 self._held[v] = (key_share, mask_share)
                 continue
-            self._c_shared[v] = self._agree(c, peers[v].c_public)
-            k = kdf.share_encryption_key(
-                self._c_shared[v],
-                session_id=cfg.session_id,
-                sender=self.id,
-                recipient=v,
-            )
+            shared = self._agree(c, self._peers[v].c_public)
+            self._c_shared[v] = shared
+            k = kdf.share_encryption_key(shared, session_id=sid, sender=self.id, recipient=v)
             plaintext = wire.encode_share_plaintext(self.id, v, key_share, mask_share)
-            out.append(
-                (v, aead.seal(k, plaintext, aead.associated_data(cfg.session_id, self.id, v)))
-            )
+            out.append((v, aead.seal(k, plaintext, aead.associated_data(sid, self.id, v))))
         self._require_distinct(c, self._c_shared.values())
-        reply = wire.ShareKeys(tuple(out), tuple(commitments), self._prompt)
+        c_b = self_mask_commitment(sid, self.id, self._b)
+        reply = wire.ShareKeys(c_b, tuple(out), tuple(commitments), self._prompt)
         return wire.encode_share_keys(cfg, self.id, reply)
 
-    def _on_shares(self, msg: wire.ShareForward) -> bytes:
-        """Round 2 (MaskedInputCollection): keep the shares for us, send
-        y_u = x_u + PRG(b_u) + sum_{v in U2} Delta_{u,v} PRG(s_{u,v}),  Delta = +1 if u < v else -1.
-        """
+    def _on_share_forward(self, msg: wire.ShareForward) -> bytes:
+        """Round share_check: open the shares forwarded to us and report every sender whose
+        ciphertext fails or whose shares differ from the commitments it made for us."""
         cfg = self.config
-        senders = [u for u, _ in msg.ciphertexts]
+        senders = [e.sender for e in msg.entries]
         # _c_shared holds exactly the neighbours we sent shares to (never ourselves).
         if any(u not in self._c_shared for u in senders):
             self._abort(AbortReason.INCONSISTENT_VIEW, "shares forwarded from unknown peers")
         if len(senders) + 1 < cfg.threshold:
             self._abort(AbortReason.BELOW_THRESHOLD, f"only {len(senders) + 1} < t clients left")
-        for u, ciphertext in msg.ciphertexts:
+        sid = cfg.session_id
+        accused = []
+        for e in msg.entries:
+            u = e.sender
             k = kdf.share_encryption_key(
-                self._c_shared[u],
-                session_id=cfg.session_id,
-                sender=u,
-                recipient=self.id,
+                self._c_shared[u], session_id=sid, sender=u, recipient=self.id
             )
             try:
-                plaintext = aead.open_(
-                    k, ciphertext, aead.associated_data(cfg.session_id, u, self.id)
-                )
-                self._held[u] = wire.decode_share_plaintext(plaintext, u, self.id)
+                plaintext = aead.open_(k, e.ciphertext, aead.associated_data(sid, u, self.id))
+                key_share, mask_share = wire.decode_share_plaintext(plaintext, u, self.id)
             except (aead.AuthenticationError, DecodeError):
-                # We still mask with u (the server counts u in U2); we just hold no share of it,
-                # and the server needs t shares from the others.
+                accused.append(u)
                 continue
+            if (
+                share_commitment(sid, u, self.id, wire.ShareKind.KEY, key_share) != e.key_commitment
+                or share_commitment(sid, u, self.id, wire.ShareKind.SELF_MASK, mask_share)
+                != e.mask_commitment
+            ):
+                accused.append(u)
+                continue
+            self._held[u] = (key_share, mask_share)
         self._c_shared.clear()
-        self._u2 = {self.id, *senders}
+        self._c = None  # c_u^SK only served the share-encryption keys
+        self._forwarded = set(senders)
+        return wire.encode_share_check(cfg, self.id, wire.ShareCheck(tuple(accused), self._prompt))
+
+    def _on_mask_request(self, msg: wire.MaskRequest) -> bytes:
+        """Round masked_input: check U2, then send
+        y_u = x_u + PRG(b_u) + sum_{v in N(u) cap U2} Delta_{u,v} PRG(s_{u,v}),
+        Delta = +1 if u < v else -1."""
+        cfg = self.config
+        u2 = msg.u2
+        if self.id not in u2:
+            self._abort(AbortReason.INCONSISTENT_VIEW, "U2 omits this client")
+        peers = [v for v in self._graph.neighbors(self.id) if v in u2]
+        if any(v not in self._forwarded for v in peers):
+            self._abort(AbortReason.INCONSISTENT_VIEW, "U2 names a neighbour that never shared")
+        if len(peers) + 1 < cfg.threshold:
+            self._abort(AbortReason.BELOW_THRESHOLD, f"U2 has {len(peers) + 1} < t holders")
         s = self._s
         assert s is not None  # live until this round ends
-        y = self._x.copy()
-        prg.accumulate(y, self._b, label=prg.LABEL_SELF_MASK)
-        neighbors = self._graph.neighbors(self.id, senders)
-        s_shared = {v: self._agree(s, self._peers[v].s_public) for v in neighbors}
-        self._require_distinct(s, s_shared.values())
-        for v in neighbors:
-            seed = kdf.pair_mask_seed(s_shared[v], session_id=cfg.session_id, u=self.id, v=v)
-            prg.accumulate(y, seed, label=prg.LABEL_PAIR_MASK, negate=self.id > v)
-        prg.reduce(y, cfg.bits)
-        # x_u, b_u and s_u^SK are no longer needed; keep none in the state (a fresh empty
-        # array, since a slice would keep the buffer of x_u alive).
-        self._x = np.empty(0, dtype=self._x.dtype)
+        shared = {v: self._agree(s, self._peers[v].s_public) for v in peers}
+        self._require_distinct(s, shared.values())
+        x = self._take_input()
+        sid = cfg.session_id
+        keys = [kdf.self_mask_key(self._b, session_id=sid, u=self.id)]
+        keys += [kdf.pair_mask_key(shared[v], session_id=sid, u=self.id, v=v) for v in peers]
+        negate = [False] + [self.id > v for v in peers]
+        prg.accumulate_many(x, keys, negate)
+        prg.reduce(x, cfg.bits)
+        # b_u and s_u^SK are no longer needed (x_u was consumed by the masking itself).
         self._b = b""
         self._s = None
-        return wire.encode_masked_input(cfg, self.id, wire.MaskedInput(y, self._prompt))
+        self._u2 = u2
+        return wire.encode_masked_input(cfg, self.id, wire.MaskedInput(x, self._prompt))
+
+    def _take_input(self) -> RingArray:
+        source = self._x
+        self._x = np.empty(0, dtype=prg.ring_dtype(self.config.bits))
+        if callable(source):
+            try:
+                return check_input(source(), self.config)
+            except ConfigError:
+                self._abort(AbortReason.INVALID_MESSAGE, "the input source returned no valid x")
+        assert isinstance(source, np.ndarray)
+        return source
+
+    def _check_survivors(self, u3: wire.IdSet) -> None:
+        """U3 must hold this client, lie within U2 and leave ``t`` of its holders."""
+        assert self._u2 is not None
+        if self.id not in u3:
+            self._abort(AbortReason.INCONSISTENT_VIEW, "survivor set omits this client")
+        if not u3.issubset(self._u2):
+            self._abort(AbortReason.INCONSISTENT_VIEW, "survivor set names clients outside U2")
+        count = u3.count_in(self._graph.holders(self.id))
+        if count < self.config.threshold:
+            self._abort(AbortReason.BELOW_THRESHOLD, f"survivor set has {count} < t holders")
+
+    def _on_consistency(self, msg: wire.ConsistencyRequest) -> bytes:
+        """Round consistency_check (malicious mode): sign (session, U3) once."""
+        self._check_survivors(msg.u3)
+        self._u3 = msg.u3
+        assert self._signer is not None
+        parts = wire.consistency_signed_parts(self.config, msg.u3)
+        signature = self._signer.sign(wire.LABEL_CONSISTENCY, *parts)
+        response = wire.ConsistencyResponse(signature, self._prompt)
+        return wire.encode_consistency_response(self.config, self.id, response)
 
     def _on_unmask(self, msg: wire.UnmaskRequest) -> bytes:
-        """Round 3 (Unmasking): shares of s_v^SK for dropped peers, of b_v for survivors."""
-        survivors = set(msg.survivors)
-        if self.id not in survivors:
-            self._abort(AbortReason.INCONSISTENT_VIEW, "survivor list omits this client")
-        if len(survivors) < self.config.threshold:
-            self._abort(AbortReason.BELOW_THRESHOLD, f"survivor list has {len(survivors)} < t ids")
-        if not survivors <= self._u2:
-            self._abort(AbortReason.INCONSISTENT_VIEW, "survivor list names unknown peers")
+        """Round unmasking: shares of s_z^SK for peers of U2 outside U3, of b_z for peers of
+        U3; in the malicious mode only after ``t`` holders of each such z signed this U3."""
+        cfg = self.config
+        assert self._u2 is not None
+        if cfg.malicious:
+            assert self._u3 is not None and cfg.roster is not None
+            if msg.u3.bitmap != self._u3.bitmap:
+                self._abort(AbortReason.INCONSISTENT_VIEW, "survivor set differs from the signed")
+            parts = wire.consistency_signed_parts(cfg, msg.u3)
+            for signer, signature in msg.signatures:
+                if signer not in msg.u3:
+                    self._abort(AbortReason.INCONSISTENT_VIEW, f"signer {signer} is not in U3")
+                if not verify(cfg.roster[signer], signature, wire.LABEL_CONSISTENCY, *parts):
+                    self._abort(AbortReason.BAD_SIGNATURE, f"signature of {signer} is invalid")
+        else:
+            self._check_survivors(msg.u3)
+        reveal = sorted(z for z in self._held if z in self._u2)
+        if cfg.malicious:
+            signers = {signer for signer, _ in msg.signatures}
+            for z in reveal:
+                count = sum(1 for h in self._graph.holders(z) if h in signers)
+                if count < cfg.threshold:
+                    self._abort(
+                        AbortReason.CONSISTENCY_CHECK_FAILED,
+                        f"{count} < t holders of client {z} signed the survivor set",
+                    )
         shares = []
-        for peer in sorted(self._held):
-            key_share, mask_share = self._held[peer]
-            # _held only has peers of U2, so "not a survivor" means "dropped after ShareKeys".
-            if peer in survivors:
-                shares.append((peer, wire.ShareKind.SELF_MASK, mask_share))
+        for z in reveal:
+            key_share, mask_share = self._held[z]
+            if z in msg.u3:
+                shares.append((z, wire.ShareKind.SELF_MASK, mask_share))
             else:
-                shares.append((peer, wire.ShareKind.KEY, key_share))
+                shares.append((z, wire.ShareKind.KEY, key_share))
         self._held.clear()
         response = wire.UnmaskResponse(tuple(shares), self._prompt)
-        return wire.encode_unmask_response(self.config, self.id, response)
+        return wire.encode_unmask_response(cfg, self.id, response)
 
     # ------------------------------------------------------------------ helpers
 
@@ -289,7 +423,7 @@ class Client:
         self.abort_reason = reason
         self._held.clear()
         self._c_shared.clear()
-        self._x = np.empty(0, dtype=self._x.dtype)
+        self._x = np.empty(0, dtype=prg.ring_dtype(self.config.bits))
         self._b = self._share_rand = b""
         self._c = self._s = None
         raise ClientAbort(reason, f"client {self.id}: {detail}")

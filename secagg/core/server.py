@@ -2,20 +2,25 @@
 
 Transitions::
 
-    ADVERTISE_KEYS --advance()--> SHARE_KEYS      U1 = clients with valid keys; sends KeyList
-    SHARE_KEYS     --advance()--> MASKED_INPUT    U2 = clients that shared; sends ShareForward
-    MASKED_INPUT   --advance()--> UNMASKING       U3 = masked inputs summed; sends UnmaskRequest
-    UNMASKING      --advance()--> COMPLETED       U4 = responders; reconstructs, unmasks
+    ADVERTISE_KEYS --advance()--> SHARE_KEYS        U1 = valid, distinct (signed) keys; KeyList
+    SHARE_KEYS     --advance()--> SHARE_CHECK       shares accepted; ShareForward
+    SHARE_CHECK    --advance()--> MASKED_INPUT      U2 = checked, minus rejected owners; MaskRequest
+    MASKED_INPUT   --advance()--> UNMASKING         U3 = masked inputs summed; UnmaskRequest
+        (malicious mode: --> CONSISTENCY_CHECK, ConsistencyRequest; then
+    CONSISTENCY_CHECK --advance()--> UNMASKING      signers; UnmaskRequest with signatures)
+    UNMASKING      --advance()--> COMPLETED         U4 = responders; rebuilds secrets, unmasks
     any phase      --advance() with < t live--> ABORTED (raises ProtocolAbort)
-
-(A ConsistencyCheck round will sit between MASKED_INPUT and UNMASKING.)
 
 ``receive(sender, data)`` never raises for bad bytes: the sender is dropped with a
 :class:`~secagg.errors.DropReason` recorded in :attr:`Server.drops` and the round goes on. The
 transport calls ``advance()`` when every expected client has answered (:attr:`Server.ready`) or
-its deadline passes; clients that said nothing by then are dropped as TIMED_OUT.
+when its deadline for the phase has passed; clients that have not answered by then are dropped
+as ``TIMED_OUT``.
 
-Masked inputs are added to one running sum as they arrive, so memory for vectors is O(m).
+Memory: one running sum of ``m`` ring elements, plus O(n k) shares and commitments (``k`` the
+neighbours per client; ``n - 1`` for the complete graph) - never ``n`` vectors. The unmasking
+regenerates every mask it removes in ``workers`` threads, each over its own range of the vector
+(:func:`secagg.crypto.prg.accumulate_parallel`), bit-identical for any number of workers.
 """
 
 from __future__ import annotations
@@ -31,24 +36,31 @@ import numpy as np
 
 from secagg.config import RoundConfig
 from secagg.core import wire
-from secagg.core.graph import COMPLETE, MaskingGraph
+from secagg.core.graph import graph_for
 from secagg.crypto import kdf, prg, shamir
-from secagg.crypto.commit import COMMITMENT_SIZE, share_commitment
+from secagg.crypto.commit import COMMITMENT_SIZE, self_mask_commitment, share_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair, fingerprint
 from secagg.crypto.prg import RingArray
+from secagg.crypto.sign import verify
 from secagg.errors import (
     AbortReason,
+    ConfigError,
     DecodeError,
     DropReason,
     ProtocolAbort,
     StateError,
 )
 
+MAX_UNKNOWN_RECORDS = 64
+"""How many messages from ids outside the roster are recorded (the rest are only ignored)."""
+
 
 class ServerPhase(enum.Enum):
     ADVERTISE_KEYS = "advertise_keys"
     SHARE_KEYS = "share_keys"
+    SHARE_CHECK = "share_check"
     MASKED_INPUT = "masked_input"
+    CONSISTENCY_CHECK = "consistency_check"
     UNMASKING = "unmasking"
     COMPLETED = "completed"
     ABORTED = "aborted"
@@ -76,31 +88,48 @@ class Aggregate:
     """U4: the clients whose shares unmasked the sum, sorted."""
 
 
-class Server:
-    """The server of one round (Bonawitz et al., honest-but-curious variant)."""
+@dataclass(slots=True)
+class _Sharing:
+    """What owner u sent in ShareKeys, kept until unmasking."""
 
-    def __init__(self, config: RoundConfig, *, graph: MaskingGraph = COMPLETE) -> None:
+    ciphertexts: dict[int, bytes]
+    holders: array.array[int]
+    blob: bytes  # C_key || C_mask per holder, in holder order
+    self_mask: bytes  # C_b
+
+
+class Server:
+    """The server of one round (Bonawitz et al.; Bell et al. with ``config.neighbors``)."""
+
+    def __init__(self, config: RoundConfig, *, workers: int = 1) -> None:
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ConfigError(f"workers must be a positive int, got {workers!r}")
         self.config = config
+        self.workers = workers
         self.phase = ServerPhase.ADVERTISE_KEYS
         self.drops: list[Drop] = []
         self.result: Aggregate | None = None
         self.abort: ProtocolAbort | None = None
-        self._graph = graph
+        self._graph = graph_for(config)
         self._expected: set[int] = set(range(config.num_clients))
         self._accepted: set[int] = set()
+        self._unknown = 0
         self._keys: dict[int, wire.AdvertiseKeys] = {}
         self._fingerprints: dict[int, tuple[bytes, bytes]] = {}  # for the distinct-keys rule
-        self._ciphertexts: dict[int, dict[int, bytes]] = {}
-        self._commitments: dict[int, tuple[array.array[int], bytes]] = {}
         self._u1: list[int] = []
-        self._u2: list[int] = []
-        self._u3: list[int] = []
+        self._u1set: set[int] = set()
+        self._sharings: dict[int, _Sharing] = {}
+        self._accused: dict[int, frozenset[int]] = {}  # holder -> owners it reported
+        self._valid: dict[int, list[int]] = {}  # owner -> holders with valid shares, sorted
+        self._u2: wire.IdSet | None = None
+        self._u3: wire.IdSet | None = None
         self._sum: RingArray | None = None
+        self._signatures: dict[int, bytes] = {}
         # client -> digest of the prompt we sent it this phase; its reply must echo it.
         self._prompts: dict[int, bytes] = {}
         # secret owner -> {holder: share}
-        self._key_shares: dict[int, dict[int, int]] = {}
-        self._mask_shares: dict[int, dict[int, int]] = {}
+        self._key_shares: dict[int, dict[int, bytes]] = {}
+        self._mask_shares: dict[int, dict[int, bytes]] = {}
 
     # ------------------------------------------------------------------ transport-facing API
 
@@ -114,6 +143,11 @@ class Server:
         """Clients whose message of the current phase has been accepted so far."""
         return frozenset(self._accepted)
 
+    @property
+    def expected(self) -> frozenset[int]:
+        """Clients the server still waits for in this phase (prompted, not yet answered)."""
+        return frozenset(self._expected - self._accepted)
+
     def receive(self, sender: int, data: bytes) -> None:
         """Take one message from client ``sender`` (as identified by the transport)."""
         if self.phase in (ServerPhase.COMPLETED, ServerPhase.ABORTED):
@@ -123,8 +157,15 @@ class Server:
             sender = operator.index(sender)
         except TypeError:
             return
+        if not 0 <= sender < self.config.num_clients:
+            if self._unknown < MAX_UNKNOWN_RECORDS:
+                self._unknown += 1
+                self.drops.append(
+                    Drop(sender, self.phase, DropReason.UNKNOWN_CLIENT, "id outside the roster")
+                )
+            return
         if sender not in self._expected:
-            return  # a client already dropped (or an unknown id) cannot rejoin the round
+            return  # a client already dropped (or never prompted) cannot rejoin the round
         if sender in self._accepted:
             # The first message stands; a repeat (retransmission or replay) changes nothing.
             return
@@ -132,7 +173,9 @@ class Server:
             handler = {
                 ServerPhase.ADVERTISE_KEYS: self._on_advertise,
                 ServerPhase.SHARE_KEYS: self._on_share_keys,
+                ServerPhase.SHARE_CHECK: self._on_share_check,
                 ServerPhase.MASKED_INPUT: self._on_masked_input,
+                ServerPhase.CONSISTENCY_CHECK: self._on_consistency,
                 ServerPhase.UNMASKING: self._on_unmask_response,
             }[self.phase]
             handler(sender, data)
@@ -144,7 +187,8 @@ class Server:
     def advance(self) -> list[tuple[int, bytes]]:
         """Close the current phase; return the (recipient, bytes) prompts of the next one.
 
-        Raises :class:`ProtocolAbort` when fewer than ``t`` clients remain.
+        Raises :class:`ProtocolAbort` when fewer than ``t`` clients remain, or a secret cannot
+        be rebuilt (no aggregate is released then).
         """
         if self.phase in (ServerPhase.COMPLETED, ServerPhase.ABORTED):
             raise StateError(f"the round is already {self.phase.value}")
@@ -156,7 +200,9 @@ class Server:
             closer = {
                 ServerPhase.ADVERTISE_KEYS: self._close_advertise,
                 ServerPhase.SHARE_KEYS: self._close_share_keys,
+                ServerPhase.SHARE_CHECK: self._close_share_check,
                 ServerPhase.MASKED_INPUT: self._close_masked_input,
+                ServerPhase.CONSISTENCY_CHECK: self._close_consistency,
                 ServerPhase.UNMASKING: self._close_unmasking,
             }[self.phase]
             out = closer(live)
@@ -172,7 +218,13 @@ class Server:
     # ------------------------------------------------------------------ receive handlers
 
     def _on_advertise(self, sender: int, data: bytes) -> None:
-        msg = wire.decode_advertise_keys(data, self.config, sender)
+        cfg = self.config
+        msg = wire.decode_advertise_keys(data, cfg, sender)
+        if cfg.malicious:
+            assert cfg.roster is not None
+            parts = wire.advertise_signed_parts(cfg, sender, msg.c_public, msg.s_public)
+            if not verify(cfg.roster[sender], msg.signature, wire.LABEL_ADVERTISE, *parts):
+                raise DecodeError(DropReason.BAD_SIGNATURE, "advertisement not signed by sender")
         c_print, s_print = fingerprint(msg.c_public), fingerprint(msg.s_public)
         if c_print is None or s_print is None:
             raise DecodeError(DropReason.INVALID_CONTENT, "low-order or non-canonical key")
@@ -188,18 +240,31 @@ class Server:
     def _on_share_keys(self, sender: int, data: bytes) -> None:
         msg = wire.decode_share_keys(data, self.config, sender)
         self._check_prompt(sender, msg.prompt)
+        holders = [v for v in self._graph.holders(sender) if v in self._u1set]
         recipients = [v for v, _ in msg.ciphertexts]
-        if recipients != self._graph.neighbors(sender, self._u1):
-            raise DecodeError(DropReason.INVALID_CONTENT, "shares do not go to exactly U1's peers")
-        holders = [v for v, _, _ in msg.commitments]
-        if holders != sorted([sender, *recipients]):
+        if recipients != [v for v in holders if v != sender]:
+            raise DecodeError(
+                DropReason.INVALID_CONTENT, "shares do not go to exactly the neighbours in U1"
+            )
+        if [v for v, _, _ in msg.commitments] != holders:
             raise DecodeError(DropReason.INVALID_CONTENT, "commitments do not cover every holder")
-        self._ciphertexts[sender] = dict(msg.ciphertexts)
-        # Kept compactly (sorted holder ids + one blob) since this is O(n^2) for the round.
-        self._commitments[sender] = (
+        # Kept compactly (sorted holder ids + one blob) since this is O(n k) for the round.
+        self._sharings[sender] = _Sharing(
+            dict(msg.ciphertexts),
             array.array("I", holders),
             b"".join(ck + cm for _, ck, cm in msg.commitments),
+            msg.self_mask_commitment,
         )
+
+    def _on_share_check(self, sender: int, data: bytes) -> None:
+        msg = wire.decode_share_check(data, self.config, sender)
+        self._check_prompt(sender, msg.prompt)
+        forwarded = self._forwarded_to(sender)
+        if any(u not in forwarded for u in msg.accused):
+            raise DecodeError(
+                DropReason.INVALID_CONTENT, "reports a client whose shares it was not sent"
+            )
+        self._accused[sender] = frozenset(msg.accused)
 
     def _on_masked_input(self, sender: int, data: bytes) -> None:
         msg = wire.decode_masked_input(data, self.config, sender)
@@ -208,19 +273,32 @@ class Server:
             self._sum = np.zeros(self.config.dim, dtype=prg.ring_dtype(self.config.bits))
         np.add(self._sum, msg.vector, out=self._sum)
 
-    def _on_unmask_response(self, sender: int, data: bytes) -> None:
-        msg = wire.decode_unmask_response(data, self.config, sender)
+    def _on_consistency(self, sender: int, data: bytes) -> None:
+        cfg = self.config
+        msg = wire.decode_consistency_response(data, cfg, sender)
         self._check_prompt(sender, msg.prompt)
-        survivors = set(self._u3)
-        holders_of = {sender, *self._graph.neighbors(sender, self._u2)}
+        assert cfg.roster is not None and self._u3 is not None
+        parts = wire.consistency_signed_parts(cfg, self._u3)
+        if not verify(cfg.roster[sender], msg.signature, wire.LABEL_CONSISTENCY, *parts):
+            raise DecodeError(DropReason.BAD_SIGNATURE, "consistency signature does not verify")
+        self._signatures[sender] = msg.signature
+
+    def _on_unmask_response(self, sender: int, data: bytes) -> None:
+        cfg = self.config
+        msg = wire.decode_unmask_response(data, cfg, sender)
+        self._check_prompt(sender, msg.prompt)
+        assert self._u3 is not None
+        expected = self._held_by(sender)
+        if [z for z, _, _ in msg.shares] != expected:
+            raise DecodeError(
+                DropReason.INVALID_CONTENT, "shares are not exactly those the client holds of U2"
+            )
         for peer, kind, value in msg.shares:
-            if peer not in holders_of:
-                raise DecodeError(DropReason.INVALID_CONTENT, f"share of unexpected peer {peer}")
-            wanted = wire.ShareKind.SELF_MASK if peer in survivors else wire.ShareKind.KEY
+            wanted = wire.ShareKind.SELF_MASK if peer in self._u3 else wire.ShareKind.KEY
             if kind is not wanted:
                 raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
-            if share_commitment(self.config.session_id, peer, sender, kind, value) != (
-                self._commitment(peer, sender, kind)
+            if share_commitment(cfg.session_id, peer, sender, kind, value) != self._commitment(
+                peer, sender, kind
             ):
                 raise DecodeError(
                     DropReason.BAD_SHARE, f"share of peer {peer} fails its commitment"
@@ -244,108 +322,240 @@ class Server:
         for u in sorted(clash):
             self._drop(u, DropReason.INVALID_CONTENT, "public key repeated in this round")
         self._u1 = [u for u in live if u not in clash]
+        self._u1set = set(self._u1)
         self._fingerprints.clear()
         self._require(len(self._u1), f"only {len(self._u1)} clients advertised distinct keys")
-        entries = tuple(
-            wire.KeyEntry(u, self._keys[u].c_public, self._keys[u].s_public) for u in self._u1
-        )
-        self._enter(ServerPhase.SHARE_KEYS, self._u1)
-        body = wire.key_list_body(wire.KeyList(entries))
-        kind = wire.MessageType.KEY_LIST
-        return [(u, wire.envelope(self.config, kind, wire.SERVER_ID, u, body)) for u in self._u1]
-
-    def _close_share_keys(self, live: list[int]) -> list[tuple[int, bytes]]:
-        self._u2 = live
-        u2 = set(live)
-        out = []
-        for v in live:
-            forwarded = tuple(
-                (u, self._ciphertexts[u][v])
-                for u in self._graph.neighbors(v, u2)
-                if v in self._ciphertexts[u]
+        entries = {
+            u: wire.KeyEntry(
+                u, self._keys[u].c_public, self._keys[u].s_public, self._keys[u].signature
             )
-            out.append((v, wire.encode_share_forward(self.config, v, wire.ShareForward(forwarded))))
-        self._ciphertexts.clear()  # O(n^2) bytes we no longer need
-        self._enter(ServerPhase.MASKED_INPUT, live)
+            for u in self._u1
+        }
+        kind = wire.MessageType.KEY_LIST
+        out = []
+        shared_body = None
+        for v in self._u1:
+            if self._graph.complete:
+                # Every client gets the same list: build its body once.
+                if shared_body is None:
+                    shared_body = wire.key_list_body(
+                        self.config, wire.KeyList(tuple(entries.values()))
+                    )
+                body = shared_body
+            else:
+                listed = tuple(entries[u] for u in self._graph.holders(v) if u in self._u1set)
+                body = wire.key_list_body(self.config, wire.KeyList(listed))
+            out.append((v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)))
+        self._enter(ServerPhase.SHARE_KEYS, self._u1)
         return out
 
+    def _forwarded_to(self, v: int) -> list[int]:
+        """The senders whose shares the server forwarded to ``v`` (its neighbours that shared)."""
+        return [u for u in self._graph.neighbors(v) if u in self._sharings]
+
+    def _close_share_keys(self, live: list[int]) -> list[tuple[int, bytes]]:
+        # Sharings of clients that were dropped in this phase are not forwarded.
+        for u in list(self._sharings):
+            if u not in self._accepted:
+                del self._sharings[u]
+        out = []
+        for v in live:
+            entries = []
+            for u in self._forwarded_to(v):
+                sharing = self._sharings[u]
+                i = bisect.bisect_left(sharing.holders, v)
+                start = i * 2 * COMMITMENT_SIZE
+                entries.append(
+                    wire.ForwardEntry(
+                        u,
+                        sharing.ciphertexts[v],
+                        sharing.blob[start : start + COMMITMENT_SIZE],
+                        sharing.blob[start + COMMITMENT_SIZE : start + 2 * COMMITMENT_SIZE],
+                    )
+                )
+            forward = wire.ShareForward(tuple(entries))
+            out.append((v, wire.encode_share_forward(self.config, v, forward)))
+        for sharing in self._sharings.values():
+            sharing.ciphertexts.clear()  # O(n k) bytes we no longer need
+        self._enter(ServerPhase.SHARE_CHECK, live)
+        return out
+
+    def _close_share_check(self, live: list[int]) -> list[tuple[int, bytes]]:
+        """Exclude every owner left with fewer than ``t`` holders of valid shares (itself and
+        the neighbours that checked its shares without reporting it), until none is: the
+        excluded are dropped before anyone masks with them, so they cannot stop the round."""
+        t = self.config.threshold
+        members = set(live)
+        while True:
+            valid = {
+                u: [
+                    h
+                    for h in self._graph.holders(u)
+                    if h == u or (h in members and u not in self._accused[h])
+                ]
+                for u in members
+            }
+            rejected = sorted(u for u in members if len(valid[u]) < t)
+            if not rejected:
+                break
+            for u in rejected:
+                self._drop(
+                    u,
+                    DropReason.SHARES_REJECTED,
+                    f"{len(valid[u])} < t holders could use its shares",
+                )
+                members.discard(u)
+        self._valid = valid
+        u2 = sorted(members)
+        self._require(len(u2), f"only {len(u2)} clients kept after the share check")
+        self._u2 = wire.IdSet.of(u2, self.config.num_clients)
+        kind = wire.MessageType.MASK_REQUEST
+        body = self._u2.bitmap
+        self._enter(ServerPhase.MASKED_INPUT, u2)
+        return [(v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)) for v in u2]
+
     def _close_masked_input(self, live: list[int]) -> list[tuple[int, bytes]]:
-        self._u3 = live
-        body = wire.unmask_request_body(wire.UnmaskRequest(tuple(live)))
-        kind = wire.MessageType.UNMASK_REQUEST
-        self._enter(ServerPhase.UNMASKING, live)
+        self._u3 = wire.IdSet.of(live, self.config.num_clients)
+        body = self._u3.bitmap
+        if self.config.malicious:
+            kind = wire.MessageType.CONSISTENCY_REQUEST
+            phase = ServerPhase.CONSISTENCY_CHECK
+        else:
+            kind = wire.MessageType.UNMASK_REQUEST
+            phase = ServerPhase.UNMASKING
+        self._enter(phase, live)
         return [(v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)) for v in live]
+
+    def _close_consistency(self, live: list[int]) -> list[tuple[int, bytes]]:
+        """Send each signer the signatures it needs: for every secret it will reveal a share
+        of (its own and those it holds of U2), the ``t`` lowest-id signers among that secret's
+        holders."""
+        assert self._u3 is not None
+        t = self.config.threshold
+        signers = set(live)
+        chosen: dict[int, list[int]] = {}
+        out = []
+        kind = wire.MessageType.UNMASK_REQUEST
+        for v in live:
+            picked: set[int] = set()
+            for z in self._held_by(v):
+                if z not in chosen:
+                    chosen[z] = [h for h in self._graph.holders(z) if h in signers][:t]
+                picked.update(chosen[z])
+            request = wire.UnmaskRequest(
+                self._u3, tuple((s, self._signatures[s]) for s in sorted(picked))
+            )
+            body = wire.unmask_request_body(self.config, request)
+            out.append((v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)))
+        self._enter(ServerPhase.UNMASKING, live)
+        return out
 
     def _close_unmasking(self, live: list[int]) -> list[tuple[int, bytes]]:
         cfg = self.config
-        assert self._sum is not None  # U3 is non-empty, so at least one input was summed
-        total = self._sum
-        survivors = set(self._u3)
-        for u in self._u3:
-            b_u = self._reconstruct(self._mask_shares.get(u, {}), u, "b_u")
-            prg.accumulate(total, b_u, label=prg.LABEL_SELF_MASK, negate=True)
-        for u in self._u2:
-            if u in survivors:
-                continue
-            s_u = self._reconstruct_key(u)
-            for v in self._graph.neighbors(u, survivors):
+        assert self._sum is not None and self._u2 is not None and self._u3 is not None
+        responders = set(live)
+        survivors = self._u3.ids()
+        dropped = [u for u in self._u2.ids() if u not in self._u3]
+        sid = cfg.session_id
+        b = self._rebuild(survivors, self._mask_shares, responders, "b_u")
+        for u, seed in zip(survivors, b, strict=True):
+            if self_mask_commitment(sid, u, seed) != self._sharings[u].self_mask:
+                raise ProtocolAbort(
+                    AbortReason.INCONSISTENT_SHARES,
+                    f"the shares of b_u for client {u} rebuild another seed than it committed to",
+                    culprit=u,
+                )
+        keys = [
+            kdf.self_mask_key(seed, session_id=sid, u=u)
+            for u, seed in zip(survivors, b, strict=True)
+        ]
+        negate = [True] * len(keys)
+        secrets = self._rebuild(dropped, self._key_shares, responders, "s_u^SK")
+        for u, secret in zip(dropped, secrets, strict=True):
+            pair = KeyPair.from_secret(secret)
+            if pair.public != self._keys[u].s_public:
+                raise ProtocolAbort(
+                    AbortReason.INCONSISTENT_SHARES,
+                    f"the shares of s_u^SK for client {u} do not match its public key",
+                    culprit=u,
+                )
+            for v in self._graph.neighbors(u):
+                if v not in self._u3:
+                    continue
                 try:
-                    shared = s_u.agree(self._keys[v].s_public)
-                except KeyAgreementError as exc:  # cannot happen: keys were checked in round 0
+                    shared = pair.agree(self._keys[v].s_public)
+                except KeyAgreementError as exc:  # cannot happen: keys were checked at advertise
                     raise ProtocolAbort(AbortReason.KEY_AGREEMENT_FAILED, str(exc)) from exc
-                seed = kdf.pair_mask_seed(shared, session_id=cfg.session_id, u=u, v=v)
+                keys.append(kdf.pair_mask_key(shared, session_id=sid, u=u, v=v))
                 # v added Delta_{v,u} PRG(s_{u,v}) with Delta = +1 iff v < u; take it back out.
-                prg.accumulate(total, seed, label=prg.LABEL_PAIR_MASK, negate=v < u)
+                negate.append(v < u)
+        total = self._sum
+        prg.accumulate_parallel(total, keys, negate, workers=self.workers)
         prg.reduce(total, cfg.bits)
-        self.result = Aggregate(total, tuple(self._u3), tuple(live))
+        self.result = Aggregate(total, tuple(survivors), tuple(live))
         self._enter(ServerPhase.COMPLETED, [])
         self._release()
         return []
 
     # ------------------------------------------------------------------ helpers
 
+    def _held_by(self, v: int) -> list[int]:
+        """The owners of U2 whose valid shares ``v`` holds (itself included), sorted: exactly
+        what its UnmaskResponse must cover. (v is in U2, so it checked its neighbours' shares;
+        it holds those of every neighbour it did not report.)"""
+        assert self._u2 is not None
+        accused = self._accused.get(v, frozenset())
+        return [z for z in self._graph.holders(v) if z in self._u2 and (z == v or z not in accused)]
+
     def _commitment(self, owner: int, holder: int, kind: wire.ShareKind) -> bytes:
-        holders, blob = self._commitments[owner]
-        # bisect on a compact array: a numpy call per share would cost more than the search.
-        i = bisect.bisect_left(holders, holder)
-        if i == len(holders) or holders[i] != holder:
-            # Defensive: the holder checks in ShareKeys and Unmasking make this unreachable for a
-            # symmetric graph, but a share without a commitment must never match.
-            return b""
+        sharing = self._sharings[owner]
+        i = bisect.bisect_left(sharing.holders, holder)
+        if i == len(sharing.holders) or sharing.holders[i] != holder:
+            return b""  # defensive: a share without a commitment never matches
         start = i * 2 * COMMITMENT_SIZE + kind * COMMITMENT_SIZE
-        return blob[start : start + COMMITMENT_SIZE]
+        return sharing.blob[start : start + COMMITMENT_SIZE]
 
-    def _reconstruct_key(self, owner: int) -> KeyPair:
-        """s_u^SK of a dropped client, checked against its advertised s_u^PK so that wrong
-        shares abort the round instead of yielding a wrong aggregate."""
-        pair = KeyPair.from_secret(
-            self._reconstruct(self._key_shares.get(owner, {}), owner, "s_u^SK")
-        )
-        if pair.public != self._keys[owner].s_public:
-            raise ProtocolAbort(
-                AbortReason.INCONSISTENT_SHARES,
-                f"shares of s_u^SK for client {owner} do not match the advertised public key",
-            )
-        return pair
-
-    def _reconstruct(self, shares: dict[int, int], owner: int, what: str) -> bytes:
-        """The secret of ``owner`` from the ``t`` lowest-id holders (a stable holder set keeps
-        the Lagrange cache hot)."""
+    def _rebuild(
+        self,
+        owners: list[int],
+        book: dict[int, dict[int, bytes]],
+        responders: set[int],
+        what: str,
+    ) -> list[bytes]:
+        """The secret of each owner from the shares of its ``t`` lowest-id responding holders,
+        all owners at once (one Lagrange basis per distinct holder set)."""
         t = self.config.threshold
-        if len(shares) < t:
-            raise ProtocolAbort(
-                AbortReason.INSUFFICIENT_SHARES,
-                f"{len(shares)} < t shares of {what} for client {owner}",
-            )
-        holders = sorted(shares)[:t]
-        value = shamir.reconstruct([(h + 1, shares[h]) for h in holders])
-        try:
-            secret = shamir.secret_bytes(value)
-        except ValueError as exc:
-            raise ProtocolAbort(
-                AbortReason.INCONSISTENT_SHARES, f"shares of {what} for client {owner} disagree"
-            ) from exc
-        return secret
+        if not owners:
+            return []
+        xs = np.empty((len(owners), t), dtype=np.int64)
+        ys = np.empty((len(owners), t, shamir.LIMBS), dtype=np.uint64)
+        for row, u in enumerate(owners):
+            shares = book.get(u, {})
+            holders = [h for h in self._valid.get(u, []) if h in responders and h in shares][:t]
+            if len(holders) < t:
+                raise ProtocolAbort(
+                    AbortReason.INSUFFICIENT_SHARES,
+                    f"{len(holders)} < t shares of {what} for client {u}",
+                )
+            xs[row] = [h + 1 for h in holders]
+            ys[row] = shamir.decode_shares(b"".join(shares[h] for h in holders), t)
+        unique, inverse = np.unique(xs, axis=0, return_inverse=True)
+        if len(unique) == 1:
+            coefficients = shamir.lagrange_at_zero(tuple(int(x) for x in unique[0]))[None, :]
+        else:
+            coefficients = shamir.lagrange_batch(unique)
+        limbs = shamir.combine(coefficients[inverse.reshape(-1)], ys)
+        out = []
+        for row, u in enumerate(owners):
+            try:
+                out.append(shamir.limbs_secret(limbs[row]))
+            except shamir.InconsistentShares:
+                raise ProtocolAbort(
+                    AbortReason.INCONSISTENT_SHARES,
+                    f"the shares of {what} for client {u} are not one sharing of a secret",
+                    culprit=u,
+                ) from None
+        return out
 
     def _require(self, count: int, detail: str) -> None:
         if count < self.config.threshold:
@@ -364,7 +574,9 @@ class Server:
 
     def _release(self) -> None:
         self._prompts.clear()
-        self._ciphertexts.clear()
-        self._commitments.clear()
+        self._sharings.clear()
+        self._accused.clear()
+        self._valid.clear()
+        self._signatures.clear()
         self._key_shares.clear()
         self._mask_shares.clear()

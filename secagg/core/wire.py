@@ -6,20 +6,17 @@ protocol/SPEC.md for the byte-by-byte description)::
     envelope = magic "SAGG" | version u8 | type u8 | flags u16 (0)
              | session_id 32 | sender u32 | recipient u32
              | body
-             | digest 32 = SHA-256(label "secagg/v1/digest" | everything before it)
+             | digest 32 = SHA-256(label "secagg/v2/digest" | everything before it)
 
 The digest detects accidental corruption and truncation; it is *not* authentication (anyone can
-recompute it). Authenticity in both directions is the transport's job until signatures arrive.
+recompute it). Every client reply to a server prompt starts with ``prompt 32``: the digest of
+the prompt envelope it answers, echoed, so the server can tell that the client acted on what it
+was sent.
 
-Every client reply to a server prompt (ShareKeys, MaskedInput, UnmaskResponse) starts with
-``prompt 32``: the digest of the prompt envelope it answers, echoed. The server compares it with
-the digest of what it sent that client, so a prompt altered or swapped in transit (a forged key
-list, a withheld share ciphertext) gets the client dropped instead of skewing its masks and
-silently corrupting the aggregate.
-
-Every decoder checks lengths before it reads, caps every count by ``n``, requires ids in
-``[0, n)`` in strictly increasing order (so each encoding is canonical and duplicate-free), and
-raises :class:`~secagg.errors.DecodeError` with a :class:`~secagg.errors.DropReason` - never any
+Every decoder checks the length against the largest message of its type before anything is
+hashed, caps every count by what the configuration allows, requires ids in ``[0, n)`` in
+strictly increasing order (so each encoding is canonical and duplicate-free), and raises
+:class:`~secagg.errors.DecodeError` with a :class:`~secagg.errors.DropReason` - never any
 other exception - on bad input.
 """
 
@@ -27,15 +24,18 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg.config import PROTOCOL_VERSION, RoundConfig
 from secagg.crypto import shamir
 from secagg.crypto.aead import TAG_SIZE
 from secagg.crypto.hashing import sha256
 from secagg.crypto.prg import RingArray, ring_dtype
+from secagg.crypto.sign import SIGNATURE_SIZE
 from secagg.errors import DecodeError, DropReason
 
 MAGIC = b"SAGG"
@@ -48,26 +48,34 @@ DIGEST_SIZE = 32
 _DIGEST_LABEL = b"secagg/v%d/digest" % PROTOCOL_VERSION
 
 PUBLIC_KEY_SIZE = 32
-SHARE_PLAINTEXT_SIZE = 4 + 4 + 2 * shamir.SHARE_SIZE  # sender, recipient, s^SK share, b share
-SHARE_CIPHERTEXT_SIZE = SHARE_PLAINTEXT_SIZE + TAG_SIZE  # 90
+COMMITMENT_SIZE = 32
+SHARE_SIZE = shamir.SHARE_SIZE  # 36
+SHARE_PLAINTEXT_SIZE = 4 + 4 + 2 * SHARE_SIZE  # sender, recipient, s^SK share, b share: 80
+SHARE_CIPHERTEXT_SIZE = SHARE_PLAINTEXT_SIZE + TAG_SIZE  # 96
 
 _U32 = struct.Struct(">I")
-_KEY_ENTRY = struct.Struct(">I32s32s")
-_CT_ENTRY_SIZE = 4 + SHARE_CIPHERTEXT_SIZE
-_COMMIT_ENTRY = struct.Struct(">I32s32s")
-_SHARE_ENTRY = struct.Struct(">IB33s")
+_KEY_ENTRY_SIZE = 4 + 2 * PUBLIC_KEY_SIZE  # 68, plus a 64-byte signature when malicious
+_CT_ENTRY_SIZE = 4 + SHARE_CIPHERTEXT_SIZE  # 100
+_COMMIT_ENTRY = struct.Struct(">I32s32s")  # 68
+_FORWARD_ENTRY_SIZE = _CT_ENTRY_SIZE + 2 * COMMITMENT_SIZE  # 164
+_SIGNER_ENTRY_SIZE = 4 + SIGNATURE_SIZE  # 68
+_SHARE_ENTRY_SIZE = 4 + 1 + SHARE_SIZE  # 41
 
 
 class MessageType(enum.IntEnum):
-    """The ``type`` byte. Values 8 and 9 are reserved for the ConsistencyCheck round."""
+    """The ``type`` byte, in the order the messages flow."""
 
     ADVERTISE_KEYS = 1
     KEY_LIST = 2
     SHARE_KEYS = 3
     SHARE_FORWARD = 4
-    MASKED_INPUT = 5
-    UNMASK_REQUEST = 6
-    UNMASK_RESPONSE = 7
+    SHARE_CHECK = 5
+    MASK_REQUEST = 6
+    MASKED_INPUT = 7
+    CONSISTENCY_REQUEST = 8
+    CONSISTENCY_RESPONSE = 9
+    UNMASK_REQUEST = 10
+    UNMASK_RESPONSE = 11
 
 
 class ShareKind(enum.IntEnum):
@@ -79,12 +87,67 @@ class ShareKind(enum.IntEnum):
     """A share of b_v, revealed only for a peer v whose masked input the server accepted."""
 
 
+# --------------------------------------------------------------------------- id sets
+
+
+@dataclass(frozen=True, slots=True)
+class IdSet:
+    """A set of client ids as a bitmap of ``ceil(n / 8)`` bytes: id ``i`` is bit ``7 - i % 8``
+    of byte ``i // 8`` (most significant bit first); the bits past ``n`` are zero."""
+
+    bitmap: bytes
+    num_clients: int
+    _bits: npt.NDArray[np.bool_] = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, ids: Iterable[int], num_clients: int) -> IdSet:
+        bits = np.zeros(num_clients, dtype=bool)
+        bits[np.fromiter(ids, dtype=np.int64)] = True
+        bits.setflags(write=False)
+        return cls(np.packbits(bits).tobytes(), num_clients, bits)
+
+    @classmethod
+    def decode(cls, data: bytes | memoryview, num_clients: int) -> IdSet:
+        if len(data) != (num_clients + 7) // 8:
+            raise _fail(f"a set of {num_clients} ids is {(num_clients + 7) // 8} bytes")
+        unpacked = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+        if unpacked[num_clients:].any():
+            raise _fail("bits past the last client id are set")
+        bits = unpacked[:num_clients].astype(bool)
+        bits.setflags(write=False)
+        return cls(bytes(data), num_clients, bits)
+
+    def __contains__(self, client: object) -> bool:
+        return (
+            isinstance(client, int) and 0 <= client < self.num_clients and bool(self._bits[client])
+        )
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._bits))
+
+    def ids(self) -> list[int]:
+        """The members, sorted."""
+        return np.flatnonzero(self._bits).tolist()
+
+    def issubset(self, other: IdSet) -> bool:
+        return not bool(np.any(self._bits & ~other._bits))
+
+    def count_in(self, ids: Iterable[int]) -> int:
+        """How many of ``ids`` are members."""
+        return sum(1 for i in ids if i in self)
+
+
+# --------------------------------------------------------------------------- messages
+
+
 @dataclass(frozen=True, slots=True)
 class AdvertiseKeys:
-    """Round 0, client u -> server: (c_u^PK, s_u^PK)."""
+    """Round advertise_keys, client u -> server: (c_u^PK, s_u^PK), and in the malicious mode
+    the signature of d_u^SK over them (:func:`advertise_signed_parts`)."""
 
     c_public: bytes
     s_public: bytes
+    signature: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +155,23 @@ class KeyEntry:
     client: int
     c_public: bytes
     s_public: bytes
+    signature: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
 class KeyList:
-    """Round 1 prompt, server -> every u in U1: the keys of all of U1, sorted by id."""
+    """Round share_keys prompt, server -> v: the keys of v's holders in U1, sorted by id."""
 
     entries: tuple[KeyEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class ShareKeys:
-    """Round 1, client u -> server: e_{u,v} for every other v in U1, sorted by v, and the
-    commitments (v, C(share of s_u^SK), C(share of b_u)) for every holder v, u itself included."""
+    """Round share_keys, client u -> server: the commitment C_b to b_u; e_{u,v} for every
+    neighbour v of the key list, sorted by v; and the commitments (v, C(share of s_u^SK),
+    C(share of b_u)) for every holder v, u itself included."""
 
+    self_mask_commitment: bytes
     ciphertexts: tuple[tuple[int, bytes], ...]
     commitments: tuple[tuple[int, bytes, bytes], ...]
     prompt: bytes
@@ -113,35 +179,113 @@ class ShareKeys:
 
 
 @dataclass(frozen=True, slots=True)
-class ShareForward:
-    """Round 2 prompt, server -> v in U2: e_{u,v} for every other u in U2, sorted by u."""
+class ForwardEntry:
+    """e_{u,v} for the recipient v, with u's commitments to the two shares inside it."""
 
-    ciphertexts: tuple[tuple[int, bytes], ...]
+    sender: int
+    ciphertext: bytes
+    key_commitment: bytes
+    mask_commitment: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ShareForward:
+    """Round share_check prompt, server -> v: an entry for every neighbour u of v whose
+    ShareKeys was accepted, sorted by u."""
+
+    entries: tuple[ForwardEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareCheck:
+    """Round share_check, client v -> server: the senders whose shares v could not use
+    (ciphertext or plaintext invalid, or shares not matching the forwarded commitments)."""
+
+    accused: tuple[int, ...]
+    prompt: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MaskRequest:
+    """Round masked_input prompt, server -> v: U2, the clients every member masks with."""
+
+    u2: IdSet
 
 
 @dataclass(frozen=True, slots=True)
 class MaskedInput:
-    """Round 2, client u -> server: y_u = x_u + PRG(b_u) + sum_v +-PRG(s_{u,v}) mod 2^b."""
+    """Round masked_input, client u -> server:
+    y_u = x_u + PRG(b_u) + sum_v +-PRG(s_{u,v}) mod 2^b."""
 
     vector: RingArray
     prompt: bytes
-    """The digest of the ShareForward envelope this answers (:func:`prompt_digest`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyRequest:
+    """Round consistency_check prompt (malicious mode), server -> v: U3, to be signed."""
+
+    u3: IdSet
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyResponse:
+    """Round consistency_check, client v -> server: v's signature over (session, U3)."""
+
+    signature: bytes
+    prompt: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class UnmaskRequest:
-    """Round 3 prompt, server -> v in U3: the survivor list U3, sorted."""
+    """Round unmasking prompt, server -> v: U3 and, in the malicious mode, the consistency
+    signatures (signer, signature) v needs, sorted by signer."""
 
-    survivors: tuple[int, ...]
+    u3: IdSet
+    signatures: tuple[tuple[int, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class UnmaskResponse:
-    """Round 3, client v -> server: (peer, kind, share) for peers it holds shares of."""
+    """Round unmasking, client v -> server: (peer, kind, share) for every peer of U2 whose
+    shares it holds (itself included), sorted by peer."""
 
-    shares: tuple[tuple[int, ShareKind, int], ...] = field(repr=False)  # never into a log
+    shares: tuple[tuple[int, ShareKind, bytes], ...] = field(repr=False)  # never into a log
     prompt: bytes
-    """The digest of the UnmaskRequest envelope this answers (:func:`prompt_digest`)."""
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def max_body_size(config: RoundConfig, kind: MessageType) -> int:
+    """The largest legitimate body of a message of type ``kind`` for ``config``."""
+    h, n, b = config.holders, config.num_clients, config.bitmap_size
+    sig = SIGNATURE_SIZE if config.malicious else 0
+    sizes = {
+        MessageType.ADVERTISE_KEYS: 2 * PUBLIC_KEY_SIZE + sig,
+        MessageType.KEY_LIST: 4 + h * (_KEY_ENTRY_SIZE + sig),
+        MessageType.SHARE_KEYS: DIGEST_SIZE
+        + COMMITMENT_SIZE
+        + 4
+        + (h - 1) * _CT_ENTRY_SIZE
+        + 4
+        + h * _COMMIT_ENTRY.size,
+        MessageType.SHARE_FORWARD: 4 + (h - 1) * _FORWARD_ENTRY_SIZE,
+        MessageType.SHARE_CHECK: DIGEST_SIZE + 4 + (h - 1) * 4,
+        MessageType.MASK_REQUEST: b,
+        MessageType.MASKED_INPUT: DIGEST_SIZE + config.dim * config.width,
+        MessageType.CONSISTENCY_REQUEST: b,
+        MessageType.CONSISTENCY_RESPONSE: DIGEST_SIZE + SIGNATURE_SIZE,
+        MessageType.UNMASK_REQUEST: b + (4 + n * _SIGNER_ENTRY_SIZE if config.malicious else 0),
+        MessageType.UNMASK_RESPONSE: DIGEST_SIZE + 4 + h * _SHARE_ENTRY_SIZE,
+    }
+    return sizes[kind]
+
+
+def max_message_size(config: RoundConfig, kind: MessageType) -> int:
+    """The largest legitimate message of type ``kind``; anything longer is rejected before its
+    digest is computed."""
+    return HEADER_SIZE + max_body_size(config, kind) + DIGEST_SIZE
 
 
 # --------------------------------------------------------------------------- envelope
@@ -171,8 +315,10 @@ def open_envelope(
         raise DecodeError(DropReason.DECODE_FAILED, "message buffer is not contiguous") from exc
     if len(view) < HEADER_SIZE + DIGEST_SIZE:
         raise DecodeError(DropReason.DECODE_FAILED, f"message too short ({len(view)} bytes)")
-    if len(view) > max_message_size(config):
-        raise DecodeError(DropReason.DECODE_FAILED, f"message too long ({len(view)} bytes)")
+    if len(view) > max_message_size(config, expected):
+        raise DecodeError(
+            DropReason.DECODE_FAILED, f"message too long for {expected.name} ({len(view)} bytes)"
+        )
     magic, version, kind, flags, session_id, head_sender, head_recipient = _HEADER.unpack_from(view)
     if magic != MAGIC or version != PROTOCOL_VERSION or flags != 0:
         raise DecodeError(DropReason.DECODE_FAILED, "bad magic, version or flags")
@@ -207,39 +353,33 @@ def _check_prompt(prompt: bytes) -> bytes:
     return prompt
 
 
-def max_message_size(config: RoundConfig) -> int:
-    """The largest legitimate message of any type for ``config``; anything longer is rejected
-    before its digest is computed."""
-    n = config.num_clients
-    body = max(
-        4 + n * _KEY_ENTRY.size,
-        DIGEST_SIZE + 4 + n * _CT_ENTRY_SIZE + 4 + n * _COMMIT_ENTRY.size,
-        DIGEST_SIZE + config.dim * config.width,
-        DIGEST_SIZE + 4 + n * _SHARE_ENTRY.size,
-    )
-    return HEADER_SIZE + body + DIGEST_SIZE
-
-
-# --------------------------------------------------------------------------- bodies
+# --------------------------------------------------------------------------- lists
 
 
 def _fail(detail: str, reason: DropReason = DropReason.DECODE_FAILED) -> DecodeError:
     return DecodeError(reason, detail)
 
 
-def _count(body: memoryview, entry_size: int, config: RoundConfig, *, more: bool = False) -> int:
-    """The u32 count that opens ``body``, checked against n and against the length of the
-    ``count`` entries that follow: exactly the rest of the body, or (``more``: another list
-    comes after) at most the rest."""
+def _count(body: memoryview, entry_size: int, cap: int, *, more: bool = False) -> int:
+    """The u32 count that opens ``body``, checked against ``cap`` and against the length of the
+    ``count`` entries that follow: exactly the rest of the body, or (``more``: something comes
+    after) at most the rest."""
     if len(body) < 4:
         raise _fail("body too short for a count")
     count: int = _U32.unpack_from(body)[0]
-    if count > config.num_clients:
-        raise _fail(f"count {count} exceeds n")
+    if count > cap:
+        raise _fail(f"count {count} exceeds {cap}")
     end = 4 + count * entry_size
     if len(body) < end if more else len(body) != end:
         raise _fail(f"body length {len(body)} does not match count {count}")
     return count
+
+
+def _ids_at(body: memoryview, count: int, entry_size: int, config: RoundConfig) -> list[int]:
+    """The u32 id opening each of ``count`` entries after the count; range and order checked."""
+    ids = [_U32.unpack_from(body, 4 + i * entry_size)[0] for i in range(count)]
+    _check_ids(ids, config)
+    return ids
 
 
 def _check_ids(ids: list[int], config: RoundConfig) -> None:
@@ -252,71 +392,88 @@ def _check_ids(ids: list[int], config: RoundConfig) -> None:
         previous = client
 
 
+def _id_list(ids: Iterable[int]) -> bytes:
+    items = list(ids)
+    return _U32.pack(len(items)) + np.asarray(items, dtype=">u4").tobytes()
+
+
+# --------------------------------------------------------------------------- advertise_keys
+
+
+def advertise_signed_parts(
+    config: RoundConfig, sender: int, c_public: bytes, s_public: bytes
+) -> tuple[bytes, ...]:
+    """What d_u^SK signs in the malicious mode, after the label "secagg/v2/advertise":
+    ``session_id || u32(u) || c_u^PK || s_u^PK``."""
+    return (config.session_id, _U32.pack(sender), c_public, s_public)
+
+
+LABEL_ADVERTISE = b"secagg/v%d/advertise" % PROTOCOL_VERSION
+LABEL_CONSISTENCY = b"secagg/v%d/consistency" % PROTOCOL_VERSION
+
+
 def encode_advertise_keys(config: RoundConfig, sender: int, msg: AdvertiseKeys) -> bytes:
-    return envelope(
-        config, MessageType.ADVERTISE_KEYS, sender, SERVER_ID, msg.c_public + msg.s_public
-    )
+    body = msg.c_public + msg.s_public + (msg.signature if config.malicious else b"")
+    return envelope(config, MessageType.ADVERTISE_KEYS, sender, SERVER_ID, body)
 
 
 def decode_advertise_keys(data: bytes, config: RoundConfig, sender: int) -> AdvertiseKeys:
     body = open_envelope(data, config, MessageType.ADVERTISE_KEYS, sender, SERVER_ID)
-    if len(body) != 2 * PUBLIC_KEY_SIZE:
-        raise _fail("AdvertiseKeys body must be 64 bytes")
-    return AdvertiseKeys(bytes(body[:32]), bytes(body[32:]))
+    if len(body) != max_body_size(config, MessageType.ADVERTISE_KEYS):
+        raise _fail(
+            f"AdvertiseKeys body must be {max_body_size(config, MessageType.ADVERTISE_KEYS)} bytes"
+        )
+    return AdvertiseKeys(bytes(body[:32]), bytes(body[32:64]), bytes(body[64:]))
 
 
-def key_list_body(msg: KeyList) -> bytes:
-    """The KeyList body, which is the same for every recipient: the server builds it once and
-    wraps it per recipient with :func:`envelope` (O(n) bytes per message, not O(n) packing)."""
+# --------------------------------------------------------------------------- share_keys
+
+
+def _key_entry_size(config: RoundConfig) -> int:
+    return _KEY_ENTRY_SIZE + (SIGNATURE_SIZE if config.malicious else 0)
+
+
+def key_list_body(config: RoundConfig, msg: KeyList) -> bytes:
     parts = [_U32.pack(len(msg.entries))]
-    parts += [_KEY_ENTRY.pack(e.client, e.c_public, e.s_public) for e in msg.entries]
+    for e in msg.entries:
+        parts.append(_U32.pack(e.client) + e.c_public + e.s_public)
+        if config.malicious:
+            parts.append(e.signature)
     return b"".join(parts)
 
 
 def encode_key_list(config: RoundConfig, recipient: int, msg: KeyList) -> bytes:
-    return envelope(config, MessageType.KEY_LIST, SERVER_ID, recipient, key_list_body(msg))
+    return envelope(config, MessageType.KEY_LIST, SERVER_ID, recipient, key_list_body(config, msg))
 
 
 def decode_key_list(data: bytes, config: RoundConfig, recipient: int) -> KeyList:
     body = open_envelope(data, config, MessageType.KEY_LIST, SERVER_ID, recipient)
-    count = _count(body, _KEY_ENTRY.size, config)
-    entries = tuple(
-        KeyEntry(*_KEY_ENTRY.unpack_from(body, 4 + i * _KEY_ENTRY.size)) for i in range(count)
-    )
-    _check_ids([e.client for e in entries], config)
-    return KeyList(entries)
-
-
-def _encode_ct_list(items: tuple[tuple[int, bytes], ...]) -> bytes:
-    parts = [_U32.pack(len(items))]
-    for peer, ciphertext in items:
-        if len(ciphertext) != SHARE_CIPHERTEXT_SIZE:
-            raise ValueError("share ciphertexts are 90 bytes")
-        parts.append(_U32.pack(peer) + ciphertext)
-    return b"".join(parts)
-
-
-def _decode_ct_list(body: memoryview, config: RoundConfig) -> tuple[tuple[int, bytes], ...]:
-    count = _count(body, _CT_ENTRY_SIZE, config)
-    return _read_ct_entries(body, count, config)
-
-
-def _read_ct_entries(
-    body: memoryview, count: int, config: RoundConfig
-) -> tuple[tuple[int, bytes], ...]:
-    items = []
+    size = _key_entry_size(config)
+    count = _count(body, size, config.holders)
+    _ids_at(body, count, size, config)
+    entries = []
     for i in range(count):
-        offset = 4 + i * _CT_ENTRY_SIZE
-        (peer,) = _U32.unpack_from(body, offset)
-        items.append((peer, bytes(body[offset + 4 : offset + _CT_ENTRY_SIZE])))
-    _check_ids([peer for peer, _ in items], config)
-    return tuple(items)
+        at = 4 + i * size
+        entries.append(
+            KeyEntry(
+                _U32.unpack_from(body, at)[0],
+                bytes(body[at + 4 : at + 36]),
+                bytes(body[at + 36 : at + 68]),
+                bytes(body[at + 68 : at + size]),
+            )
+        )
+    return KeyList(tuple(entries))
 
 
 def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes:
-    """Body: the prompt digest, the ciphertext list, then the commitments:
-    ``count u32 | count x (holder u32 | C_key 32 | C_mask 32)``, holders strictly increasing."""
-    parts = [_check_prompt(msg.prompt), _encode_ct_list(msg.ciphertexts)]
+    """Body: prompt, C_b, the ciphertext list, then the commitment list."""
+    if len(msg.self_mask_commitment) != COMMITMENT_SIZE:
+        raise ValueError("the self-mask commitment is 32 bytes")
+    parts = [_check_prompt(msg.prompt), msg.self_mask_commitment, _U32.pack(len(msg.ciphertexts))]
+    for peer, ciphertext in msg.ciphertexts:
+        if len(ciphertext) != SHARE_CIPHERTEXT_SIZE:
+            raise ValueError(f"share ciphertexts are {SHARE_CIPHERTEXT_SIZE} bytes")
+        parts.append(_U32.pack(peer) + ciphertext)
     parts.append(_U32.pack(len(msg.commitments)))
     parts += [_COMMIT_ENTRY.pack(v, ck, cm) for v, ck, cm in msg.commitments]
     return envelope(config, MessageType.SHARE_KEYS, sender, SERVER_ID, b"".join(parts))
@@ -325,26 +482,81 @@ def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes
 def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKeys:
     body = open_envelope(data, config, MessageType.SHARE_KEYS, sender, SERVER_ID)
     prompt, body = _read_prompt(body)
-    ct_count = _count(body, _CT_ENTRY_SIZE, config, more=True)
-    ciphertexts = _read_ct_entries(body, ct_count, config)
+    if len(body) < COMMITMENT_SIZE:
+        raise _fail("body too short for the self-mask commitment")
+    c_b, body = bytes(body[:COMMITMENT_SIZE]), body[COMMITMENT_SIZE:]
+    ct_count = _count(body, _CT_ENTRY_SIZE, config.holders - 1, more=True)
+    peers = _ids_at(body, ct_count, _CT_ENTRY_SIZE, config)
+    ciphertexts = tuple(
+        (peer, bytes(body[4 + i * _CT_ENTRY_SIZE + 4 : 4 + (i + 1) * _CT_ENTRY_SIZE]))
+        for i, peer in enumerate(peers)
+    )
     rest = body[4 + ct_count * _CT_ENTRY_SIZE :]
-    commit_count = _count(rest, _COMMIT_ENTRY.size, config)
+    commit_count = _count(rest, _COMMIT_ENTRY.size, config.holders)
+    _ids_at(rest, commit_count, _COMMIT_ENTRY.size, config)
     commitments = tuple(
         _COMMIT_ENTRY.unpack_from(rest, 4 + i * _COMMIT_ENTRY.size) for i in range(commit_count)
     )
-    _check_ids([v for v, _, _ in commitments], config)
-    return ShareKeys(ciphertexts, commitments, prompt)
+    return ShareKeys(c_b, ciphertexts, commitments, prompt)
+
+
+# --------------------------------------------------------------------------- share_check
+
+
+def share_forward_body(msg: ShareForward) -> bytes:
+    parts = [_U32.pack(len(msg.entries))]
+    for e in msg.entries:
+        parts.append(_U32.pack(e.sender) + e.ciphertext + e.key_commitment + e.mask_commitment)
+    return b"".join(parts)
 
 
 def encode_share_forward(config: RoundConfig, recipient: int, msg: ShareForward) -> bytes:
     return envelope(
-        config, MessageType.SHARE_FORWARD, SERVER_ID, recipient, _encode_ct_list(msg.ciphertexts)
+        config, MessageType.SHARE_FORWARD, SERVER_ID, recipient, share_forward_body(msg)
     )
 
 
 def decode_share_forward(data: bytes, config: RoundConfig, recipient: int) -> ShareForward:
     body = open_envelope(data, config, MessageType.SHARE_FORWARD, SERVER_ID, recipient)
-    return ShareForward(_decode_ct_list(body, config))
+    count = _count(body, _FORWARD_ENTRY_SIZE, config.holders - 1)
+    senders = _ids_at(body, count, _FORWARD_ENTRY_SIZE, config)
+    entries = []
+    for i, sender in enumerate(senders):
+        at = 4 + i * _FORWARD_ENTRY_SIZE + 4
+        ct_end = at + SHARE_CIPHERTEXT_SIZE
+        entries.append(
+            ForwardEntry(
+                sender,
+                bytes(body[at:ct_end]),
+                bytes(body[ct_end : ct_end + COMMITMENT_SIZE]),
+                bytes(body[ct_end + COMMITMENT_SIZE : ct_end + 2 * COMMITMENT_SIZE]),
+            )
+        )
+    return ShareForward(tuple(entries))
+
+
+def encode_share_check(config: RoundConfig, sender: int, msg: ShareCheck) -> bytes:
+    body = _check_prompt(msg.prompt) + _id_list(msg.accused)
+    return envelope(config, MessageType.SHARE_CHECK, sender, SERVER_ID, body)
+
+
+def decode_share_check(data: bytes, config: RoundConfig, sender: int) -> ShareCheck:
+    body = open_envelope(data, config, MessageType.SHARE_CHECK, sender, SERVER_ID)
+    prompt, body = _read_prompt(body)
+    count = _count(body, 4, config.holders - 1)
+    return ShareCheck(tuple(_ids_at(body, count, 4, config)), prompt)
+
+
+# --------------------------------------------------------------------------- masked_input
+
+
+def encode_mask_request(config: RoundConfig, recipient: int, msg: MaskRequest) -> bytes:
+    return envelope(config, MessageType.MASK_REQUEST, SERVER_ID, recipient, msg.u2.bitmap)
+
+
+def decode_mask_request(data: bytes, config: RoundConfig, recipient: int) -> MaskRequest:
+    body = open_envelope(data, config, MessageType.MASK_REQUEST, SERVER_ID, recipient)
+    return MaskRequest(IdSet.decode(body, config.num_clients))
 
 
 def encode_masked_input(config: RoundConfig, sender: int, msg: MaskedInput) -> bytes:
@@ -368,75 +580,130 @@ def decode_masked_input(data: bytes, config: RoundConfig, sender: int) -> Masked
     return MaskedInput(vector, prompt)
 
 
-def unmask_request_body(msg: UnmaskRequest) -> bytes:
-    """The UnmaskRequest body, the same for every recipient (see :func:`key_list_body`)."""
-    return _U32.pack(len(msg.survivors)) + np.asarray(msg.survivors, dtype=">u4").tobytes()
+# --------------------------------------------------------------------------- consistency_check
+
+
+def encode_consistency_request(
+    config: RoundConfig, recipient: int, msg: ConsistencyRequest
+) -> bytes:
+    return envelope(config, MessageType.CONSISTENCY_REQUEST, SERVER_ID, recipient, msg.u3.bitmap)
+
+
+def decode_consistency_request(
+    data: bytes, config: RoundConfig, recipient: int
+) -> ConsistencyRequest:
+    body = open_envelope(data, config, MessageType.CONSISTENCY_REQUEST, SERVER_ID, recipient)
+    return ConsistencyRequest(IdSet.decode(body, config.num_clients))
+
+
+def consistency_signed_parts(config: RoundConfig, u3: IdSet) -> tuple[bytes, ...]:
+    """What d_v^SK signs, after the label "secagg/v2/consistency": ``session_id || U3``."""
+    return (config.session_id, u3.bitmap)
+
+
+def encode_consistency_response(
+    config: RoundConfig, sender: int, msg: ConsistencyResponse
+) -> bytes:
+    if len(msg.signature) != SIGNATURE_SIZE:
+        raise ValueError("a signature is 64 bytes")
+    body = _check_prompt(msg.prompt) + msg.signature
+    return envelope(config, MessageType.CONSISTENCY_RESPONSE, sender, SERVER_ID, body)
+
+
+def decode_consistency_response(
+    data: bytes, config: RoundConfig, sender: int
+) -> ConsistencyResponse:
+    body = open_envelope(data, config, MessageType.CONSISTENCY_RESPONSE, sender, SERVER_ID)
+    prompt, body = _read_prompt(body)
+    if len(body) != SIGNATURE_SIZE:
+        raise _fail("ConsistencyResponse carries one 64-byte signature")
+    return ConsistencyResponse(bytes(body), prompt)
+
+
+# --------------------------------------------------------------------------- unmasking
+
+
+def unmask_request_body(config: RoundConfig, msg: UnmaskRequest) -> bytes:
+    if not config.malicious:
+        return msg.u3.bitmap
+    parts = [msg.u3.bitmap, _U32.pack(len(msg.signatures))]
+    parts += [_U32.pack(signer) + sig for signer, sig in msg.signatures]
+    return b"".join(parts)
 
 
 def encode_unmask_request(config: RoundConfig, recipient: int, msg: UnmaskRequest) -> bytes:
-    return envelope(
-        config, MessageType.UNMASK_REQUEST, SERVER_ID, recipient, unmask_request_body(msg)
-    )
+    body = unmask_request_body(config, msg)
+    return envelope(config, MessageType.UNMASK_REQUEST, SERVER_ID, recipient, body)
 
 
 def decode_unmask_request(data: bytes, config: RoundConfig, recipient: int) -> UnmaskRequest:
     body = open_envelope(data, config, MessageType.UNMASK_REQUEST, SERVER_ID, recipient)
-    count = _count(body, 4, config)
-    survivors = [_U32.unpack_from(body, 4 + 4 * i)[0] for i in range(count)]
-    _check_ids(survivors, config)
-    return UnmaskRequest(tuple(survivors))
+    size = config.bitmap_size
+    if not config.malicious:
+        return UnmaskRequest(IdSet.decode(body, config.num_clients))
+    if len(body) < size:
+        raise _fail("body too short for the survivor set")
+    u3 = IdSet.decode(body[:size], config.num_clients)
+    rest = body[size:]
+    count = _count(rest, _SIGNER_ENTRY_SIZE, config.num_clients)
+    signers = _ids_at(rest, count, _SIGNER_ENTRY_SIZE, config)
+    signatures = tuple(
+        (signer, bytes(rest[4 + i * _SIGNER_ENTRY_SIZE + 4 : 4 + (i + 1) * _SIGNER_ENTRY_SIZE]))
+        for i, signer in enumerate(signers)
+    )
+    return UnmaskRequest(u3, signatures)
 
 
 def encode_unmask_response(config: RoundConfig, sender: int, msg: UnmaskResponse) -> bytes:
     parts = [_check_prompt(msg.prompt), _U32.pack(len(msg.shares))]
-    parts += [
-        _SHARE_ENTRY.pack(peer, kind, shamir.encode_share(value))
-        for peer, kind, value in msg.shares
-    ]
+    for peer, kind, value in msg.shares:
+        if len(value) != SHARE_SIZE:
+            raise ValueError(f"a share is {SHARE_SIZE} bytes")
+        parts.append(_U32.pack(peer) + bytes([kind]) + value)
     return envelope(config, MessageType.UNMASK_RESPONSE, sender, SERVER_ID, b"".join(parts))
 
 
 def decode_unmask_response(data: bytes, config: RoundConfig, sender: int) -> UnmaskResponse:
     body = open_envelope(data, config, MessageType.UNMASK_RESPONSE, sender, SERVER_ID)
     prompt, body = _read_prompt(body)
-    count = _count(body, _SHARE_ENTRY.size, config)
+    count = _count(body, _SHARE_ENTRY_SIZE, config.holders)
+    peers = _ids_at(body, count, _SHARE_ENTRY_SIZE, config)
     shares = []
-    for i in range(count):
-        peer, kind, raw = _SHARE_ENTRY.unpack_from(body, 4 + i * _SHARE_ENTRY.size)
+    for i, peer in enumerate(peers):
+        at = 4 + i * _SHARE_ENTRY_SIZE + 4
+        kind = body[at]
         if kind not in (ShareKind.KEY, ShareKind.SELF_MASK):
             raise _fail(f"unknown share kind {kind}")
+        value = bytes(body[at + 1 : at + 1 + SHARE_SIZE])
         try:
-            value = shamir.decode_share(raw)
+            shamir.decode_share(value)
         except ValueError as exc:
             raise _fail("share is not a field element") from exc
         shares.append((peer, ShareKind(kind), value))
-    _check_ids([peer for peer, _, _ in shares], config)
     return UnmaskResponse(tuple(shares), prompt)
 
 
 # --------------------------------------------------------------------------- share plaintext
 
 
-def encode_share_plaintext(sender: int, recipient: int, key_share: int, mask_share: int) -> bytes:
+def encode_share_plaintext(
+    sender: int, recipient: int, key_share: bytes, mask_share: bytes
+) -> bytes:
     """The plaintext of e_{u,v}: ``u || v || share of s_u^SK || share of b_u``."""
-    return (
-        struct.pack(">II", sender, recipient)
-        + shamir.encode_share(key_share)
-        + shamir.encode_share(mask_share)
-    )
+    return struct.pack(">II", sender, recipient) + key_share + mask_share
 
 
-def decode_share_plaintext(data: bytes, sender: int, recipient: int) -> tuple[int, int]:
+def decode_share_plaintext(data: bytes, sender: int, recipient: int) -> tuple[bytes, bytes]:
     """Check the ids inside a decrypted e_{u,v} and return (key_share, mask_share)."""
     if len(data) != SHARE_PLAINTEXT_SIZE:
         raise _fail("share plaintext has the wrong length", DropReason.BAD_CIPHERTEXT)
     inner_sender, inner_recipient = struct.unpack_from(">II", data)
     if (inner_sender, inner_recipient) != (sender, recipient):
         raise _fail("share plaintext names other parties", DropReason.BAD_CIPHERTEXT)
+    key_share, mask_share = data[8 : 8 + SHARE_SIZE], data[8 + SHARE_SIZE :]
     try:
-        return (
-            shamir.decode_share(data[8 : 8 + shamir.SHARE_SIZE]),
-            shamir.decode_share(data[8 + shamir.SHARE_SIZE :]),
-        )
+        shamir.decode_share(key_share)
+        shamir.decode_share(mask_share)
     except ValueError as exc:
         raise _fail("share is not a field element", DropReason.BAD_CIPHERTEXT) from exc
+    return key_share, mask_share

@@ -1,20 +1,24 @@
-"""Hash commitments to Shamir shares, so the server can check every share it is handed.
+"""Hash commitments to Shamir shares and to the self-mask seed b_u.
 
 In ShareKeys, client u sends the server, for every holder v (itself included) and each kind
-(s_u^SK or b_u), ``SHA-256(label "secagg/v1/share-commit" | session_id | u32 u | u32 v | u8 kind
-| share 33 bytes)``. At Unmasking the server recomputes the commitment of each share a holder
-returns; a share that does not match is rejected and its sender dropped, so a holder that
-tampers with a share (or a corrupted share) cannot steer the reconstruction of u's secrets.
+(s_u^SK or b_u), ``C = SHA-256(label "secagg/v2/share-commit" | session_id | u32 u | u32 v |
+u8 kind | share 36 bytes)``, and one commitment to its self-mask seed,
+``C_b = SHA-256(label "secagg/v2/self-mask-commit" | session_id | u32 u | b_u)``.
 
-What commitments do not cover: an *owner* that commits to shares lying on no single polynomial.
-For s_u^SK the server notices (the result must match s_u^PK: INCONSISTENT_SHARES); for b_u the
-secret is unchecked, so such an owner shifts the aggregate by noise of its choosing - no more
-than any client can do by choosing its input x_u, which secure aggregation never validates.
+* The server forwards each holder the two commitments to its shares; the holder checks its
+  decrypted shares against them and reports a mismatch before anyone masks, so an owner that
+  hands out shares other than those it committed to is excluded instead of stopping the round.
+* At unmasking the server recomputes the commitment of every share a holder returns: a holder
+  that lies is dropped (BAD_SHARE) and its shares are not used.
+* After rebuilding b_u the server compares it with C_b: an owner whose committed shares do not
+  lie on one polynomial rebuilds to another value, and the round aborts naming it
+  (INCONSISTENT_SHARES) instead of releasing a wrong aggregate. For s_u^SK the advertised
+  s_u^PK plays that role.
 
-Hiding: any t - 1 shares are uniformly random field elements, independent of the secret (for
-t = 1 each share is the 256-bit secret itself, which the hash does not reveal), and the hash is
-bound to the session and both ids, so the commitments tell the server nothing it could use.
-Binding: finding a second share with the same commitment is a SHA-256 second preimage.
+Hiding: the committed values are 256-bit secrets or shares of them, any ``t - 1`` of which are
+uniformly random (section 8 of the spec), and every commitment is bound to the session, both
+ids and the kind, so the commitments tell the server nothing it could use. Binding: a second
+value with the same commitment is a SHA-256 second preimage.
 """
 
 from __future__ import annotations
@@ -22,15 +26,19 @@ from __future__ import annotations
 import struct
 
 from secagg.config import PROTOCOL_VERSION
-from secagg.crypto import shamir
 from secagg.crypto.hashing import sha256
 
 COMMITMENT_SIZE = 32
-_LABEL = b"secagg/v%d/share-commit" % PROTOCOL_VERSION
+_SHARE_LABEL = b"secagg/v%d/share-commit" % PROTOCOL_VERSION
+_SELF_MASK_LABEL = b"secagg/v%d/self-mask-commit" % PROTOCOL_VERSION
 
 
-def share_commitment(session_id: bytes, owner: int, holder: int, kind: int, share: int) -> bytes:
-    """The commitment to the ``kind`` share (0: s_u^SK, 1: b_u) of ``owner`` held by ``holder``."""
-    return sha256(
-        _LABEL, session_id, struct.pack(">IIB", owner, holder, kind), shamir.encode_share(share)
-    )
+def share_commitment(session_id: bytes, owner: int, holder: int, kind: int, share: bytes) -> bytes:
+    """The commitment to the ``kind`` share (0: s_u^SK, 1: b_u) of ``owner`` held by ``holder``;
+    ``share`` is its 36-byte encoding."""
+    return sha256(_SHARE_LABEL, session_id, struct.pack(">IIB", owner, holder, kind), share)
+
+
+def self_mask_commitment(session_id: bytes, owner: int, seed: bytes) -> bytes:
+    """C_b: the commitment to the self-mask seed b_u of ``owner``."""
+    return sha256(_SELF_MASK_LABEL, session_id, struct.pack(">I", owner), seed)

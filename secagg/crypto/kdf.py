@@ -16,40 +16,46 @@ from secagg.config import PROTOCOL_VERSION
 
 KEY_SIZE = 32
 
-PURPOSE_MASK = b"pair-mask-seed"
-"""s_{u,v}: the pairwise mask seed, symmetric in (u, v): the ids are passed as (min, max)."""
+PURPOSE_PAIR_MASK = b"pair-mask"
+"""The AES key of PRG(s_{u,v}), the pairwise mask: symmetric in (u, v), ids as (min, max)."""
+PURPOSE_SELF_MASK = b"self-mask"
+"""The AES key of PRG(b_u), the self mask: bound to the session and the client id."""
 PURPOSE_SHARE_ENC = b"share-enc"
 """The AES-GCM key for the shares u sends to v: directional, ids passed as (sender, recipient)."""
 
 
-def info(purpose: bytes, first: int, second: int) -> bytes:
-    """The HKDF ``info``: ``"secagg/v1/" || purpose || uint32(first) || uint32(second)``."""
-    return b"secagg/v%d/" % PROTOCOL_VERSION + purpose + struct.pack(">II", first, second)
+def info(purpose: bytes, *ids: int) -> bytes:
+    """The HKDF ``info``: ``"secagg/v2/" || purpose || uint32(id)...``."""
+    return b"secagg/v%d/" % PROTOCOL_VERSION + purpose + b"".join(struct.pack(">I", i) for i in ids)
 
 
-def derive(
-    shared_secret: bytes, *, session_id: bytes, purpose: bytes, first: int, second: int
-) -> bytes:
-    """32 bytes of HKDF-SHA256(ikm=shared_secret, salt=session_id, info=info(...))."""
-    if len(shared_secret) != 32 or len(session_id) != 32:
-        raise ValueError("shared_secret and session_id must be 32 bytes")
+def derive(ikm: bytes, *, session_id: bytes, purpose: bytes, ids: tuple[int, ...]) -> bytes:
+    """32 bytes of HKDF-SHA256(ikm, salt=session_id, info=info(purpose, *ids))."""
+    if len(ikm) != 32 or len(session_id) != 32:
+        raise ValueError("ikm and session_id must be 32 bytes")
     return HKDF(
         algorithm=hashes.SHA256(),
         length=KEY_SIZE,
         salt=session_id,
-        info=info(purpose, first, second),
-    ).derive(shared_secret)
+        info=info(purpose, *ids),
+    ).derive(ikm)
 
 
-def pair_mask_seed(shared_secret: bytes, *, session_id: bytes, u: int, v: int) -> bytes:
-    """s_{u,v} = HKDF(KA.agree(s_u^SK, s_v^PK)); identical for (u, v) and (v, u)."""
+def pair_mask_key(shared_secret: bytes, *, session_id: bytes, u: int, v: int) -> bytes:
+    """The AES key of PRG(s_{u,v}) from KA.agree(s_u^SK, s_v^PK); identical for (u, v) and
+    (v, u). One derivation per pair: the HKDF output is the stream key itself."""
     return derive(
         shared_secret,
         session_id=session_id,
-        purpose=PURPOSE_MASK,
-        first=min(u, v),
-        second=max(u, v),
+        purpose=PURPOSE_PAIR_MASK,
+        ids=(min(u, v), max(u, v)),
     )
+
+
+def self_mask_key(b_u: bytes, *, session_id: bytes, u: int) -> bytes:
+    """The AES key of PRG(b_u): bound to the session and to u, so a seed b_u that ever
+    repeated would still give unrelated masks in another round or for another client."""
+    return derive(b_u, session_id=session_id, purpose=PURPOSE_SELF_MASK, ids=(u,))
 
 
 def share_encryption_key(
@@ -64,6 +70,5 @@ def share_encryption_key(
         shared_secret,
         session_id=session_id,
         purpose=PURPOSE_SHARE_ENC,
-        first=sender,
-        second=recipient,
+        ids=(sender, recipient),
     )

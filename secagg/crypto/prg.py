@@ -1,40 +1,52 @@
-"""The PRG: a 32-byte seed expanded into ``m`` elements of Z_{2^b} by an AES-256-CTR keystream.
+"""The PRG: an AES-256-CTR keystream read as ``m`` elements of Z_{2^b}.
 
-``PRG(seed)`` reads the keystream of AES-256-CTR, keyed by ``HKDF(seed, info="secagg/v1/prg/" ||
-label)``, with a 128-bit big-endian counter starting at block 0. Element ``i`` is the
-little-endian uint32 (b <= 32) or uint64 (b > 32) at byte ``4i`` (or ``8i``), reduced mod 2^b.
-Because 2^b divides 2^32 (or 2^64), that reduction is uniform: no rejection sampling.
+A PRG stream is named by its 32-byte AES key. Element ``i`` is the little-endian uint32
+(b <= 32) or uint64 (b > 32) at keystream byte ``4i`` (or ``8i``), reduced mod 2^b; the
+128-bit counter block is big-endian and starts at block 0. Because 2^b divides 2^32 (or 2^64),
+the reduction is uniform: no rejection sampling.
 
-Limits: one seed and label yield at most 2^128 blocks; callers use far fewer (m <= 2^31).
-Deterministic; an expansion object is not shared between threads.
+The protocol's mask keys come from :mod:`secagg.crypto.kdf` (one HKDF per pairwise mask, bound
+to the session and both ids; one per self mask, bound to the session and the client).
+:func:`prg_key` derives a key from a 32-byte seed and a label for the other streams (stochastic
+rounding, the graph permutation, the deterministic randomness source).
+
+Limits: one key yields at most 2^128 blocks; callers use far fewer (m <= 2^31). Deterministic.
+The scratch buffers are per thread, so different threads may expand different keys at once
+(`cryptography` releases the GIL while it encrypts, so threads do run in parallel).
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from secagg.config import PROTOCOL_VERSION, ring_dtype_width
 
 SEED_SIZE = 32
+KEY_SIZE = 32
 BLOCK = 16
 
-LABEL_SELF_MASK = b"self-mask"
-"""PRG(b_u): the self mask."""
-LABEL_PAIR_MASK = b"pair-mask"
-"""PRG(s_{u,v}): a pairwise mask."""
 LABEL_ROUNDING = b"rounding"
 """The uniform draws of stochastic rounding in :mod:`secagg.encoding.quantize`."""
 LABEL_DRBG = b"drbg"
 """The deterministic randomness source of :mod:`secagg.crypto.drbg`."""
+LABEL_GRAPH = b"graph"
+"""The ring order of the SecAgg+ graph (:mod:`secagg.core.graph`), keyed by the session id."""
 
 RingArray = npt.NDArray[np.unsignedinteger[Any]]
 """A vector of Z_{2^b}: uint32 for b <= 32, uint64 above."""
+
+CHUNK_BYTES = 1 << 17
+"""Keystream bytes produced per step when accumulating: small enough to stay in L2 cache."""
 
 
 def ring_dtype(bits: int) -> np.dtype[np.unsignedinteger[Any]]:
@@ -43,14 +55,15 @@ def ring_dtype(bits: int) -> np.dtype[np.unsignedinteger[Any]]:
 
 
 def prg_key(seed: bytes, label: bytes) -> bytes:
-    """The AES-256 key of PRG(seed) for ``label``."""
+    """``HKDF(ikm=seed, no salt, info="secagg/v2/prg/" || label)``: the AES key of a labelled
+    stream that is not a mask."""
     if not isinstance(seed, bytes):
         raise TypeError("seed must be bytes")
     if len(seed) != SEED_SIZE:
         raise ValueError("seed must be 32 bytes")
     return HKDF(
         algorithm=hashes.SHA256(),
-        length=32,
+        length=KEY_SIZE,
         salt=None,
         info=b"secagg/v%d/prg/" % PROTOCOL_VERSION + label,
     ).derive(seed)
@@ -59,7 +72,7 @@ def prg_key(seed: bytes, label: bytes) -> bytes:
 ZERO_POOL_MAX = 1 << 24
 """The most zeros (16 MiB) :func:`zeros` keeps between calls; larger requests get fresh ones."""
 
-_zero_pool = bytes(1 << 20)
+_zero_pool = bytes(CHUNK_BYTES)
 
 
 def zeros(nbytes: int) -> memoryview:
@@ -67,9 +80,7 @@ def zeros(nbytes: int) -> memoryview:
 
     Encrypting zeros yields the keystream. A fresh ``bytes(n)`` is backed by untouched pages,
     and faulting them in costs several times the AES itself, so the zeros are kept around -
-    up to ``ZERO_POOL_MAX`` (a mask of 2-4 million elements): a larger request gets a fresh
-    buffer that is freed with the view, so one big draw does not pin its size for the life
-    of the process.
+    up to ``ZERO_POOL_MAX``: a larger request gets a fresh buffer that is freed with the view.
     """
     global _zero_pool
     if nbytes > ZERO_POOL_MAX:
@@ -79,57 +90,124 @@ def zeros(nbytes: int) -> memoryview:
     return memoryview(_zero_pool)[:nbytes]
 
 
+_local = threading.local()
+
+
+def _scratch() -> npt.NDArray[np.uint8]:
+    """This thread's keystream buffer: one chunk plus the BLOCK - 1 bytes update_into wants."""
+    buffer: npt.NDArray[np.uint8] | None = getattr(_local, "scratch", None)
+    if buffer is None:
+        buffer = np.empty(CHUNK_BYTES + BLOCK, dtype=np.uint8)
+        _local.scratch = buffer
+    return buffer
+
+
+def _encryptor(key: bytes, first_byte: int) -> CipherContext:
+    """AES-256-CTR positioned at the block holding ``first_byte``."""
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        raise ValueError("a PRG key is 32 bytes")
+    iv = (first_byte // BLOCK).to_bytes(BLOCK, "big")
+    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+
+
 def keystream(key: bytes, nbytes: int, *, block_offset: int = 0) -> bytes:
     """``nbytes`` of raw AES-256-CTR keystream starting at block ``block_offset``."""
-    iv = block_offset.to_bytes(BLOCK, "big")
-    encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-    return encryptor.update(zeros(nbytes))
+    return _encryptor(key, block_offset * BLOCK).update(zeros(nbytes))
 
 
-def _raw(seed: bytes, label: bytes, length: int, bits: int, start: int) -> RingArray:
-    """Keystream elements [start, start + length) in one freshly allocated, writable buffer."""
+def expand(key: bytes, length: int, bits: int, *, start: int = 0) -> RingArray:
+    """Elements ``[start, start + length)`` of the stream ``key``, as a fresh writable array of
+    Z_{2^bits}. Pre-conditions: ``1 <= bits <= 64``, ``length, start >= 0``."""
+    if not 1 <= bits <= 64:
+        raise ValueError("bits must be in [1, 64]")
     if length < 0 or start < 0:
         raise ValueError("length and start must be non-negative")
     width = ring_dtype_width(bits)
     first_byte = start * width
     skip = first_byte % BLOCK
     nbytes = skip + length * width
-    encryptor = Cipher(
-        algorithms.AES(prg_key(seed, label)),
-        modes.CTR((first_byte // BLOCK).to_bytes(BLOCK, "big")),
-    ).encryptor()
-    # update_into wants BLOCK - 1 spare bytes; writing straight into the array saves a copy.
     buffer = np.empty(nbytes + BLOCK, dtype=np.uint8)
-    encryptor.update_into(zeros(nbytes), buffer.data)
+    _encryptor(key, first_byte).update_into(zeros(nbytes), buffer.data)
     out: RingArray = buffer[skip : skip + length * width].view(ring_dtype(bits))
-    return out
-
-
-def expand(seed: bytes, length: int, bits: int, *, label: bytes, start: int = 0) -> RingArray:
-    """PRG(seed)[start : start + length] as a fresh writable array of Z_{2^bits}.
-
-    Pre-conditions: ``len(seed) == 32``, ``1 <= bits <= 64``. ``start`` makes the PRG seekable, so
-    a vector can be expanded in chunks.
-    """
-    if not 1 <= bits <= 64:
-        raise ValueError("bits must be in [1, 64]")
-    out = _raw(seed, label, length, bits, start)
     reduce(out, bits)
     return out
 
 
-def accumulate(acc: RingArray, seed: bytes, *, label: bytes, negate: bool = False) -> None:
-    """``acc += PRG(seed)`` (or ``-=``) in place, modulo the dtype width.
+def expand_seed(seed: bytes, length: int, bits: int, *, label: bytes, start: int = 0) -> RingArray:
+    """``expand(prg_key(seed, label), ...)``: a labelled stream from a 32-byte seed."""
+    return expand(prg_key(seed, label), length, bits, start=start)
 
-    The caller reduces mod 2^b once at the end (``acc &= 2^b - 1``): reducing mod 2^32 first and
+
+def accumulate(acc: RingArray, key: bytes, *, negate: bool = False, start: int = 0) -> None:
+    """``acc += stream[start : start + len(acc)]`` (or ``-=``) in place, modulo the dtype width.
+
+    The caller reduces mod 2^b once at the end (:func:`reduce`): reducing mod 2^32 first and
     mod 2^b later gives the same result because 2^b divides 2^32.
     """
-    bits = 32 if acc.dtype.itemsize == 4 else 64
-    stream = _raw(seed, label, acc.shape[0], bits, 0)
-    if negate:
-        np.subtract(acc, stream, out=acc)
-    else:
-        np.add(acc, stream, out=acc)
+    accumulate_many(acc, [key], [negate], start=start)
+
+
+def accumulate_many(
+    acc: RingArray, keys: Sequence[bytes], negate: Sequence[bool], *, start: int = 0
+) -> None:
+    """``acc += sum_i (-1)^negate[i] stream_i[start : start + len(acc)]`` in place.
+
+    Chunk by chunk: for each :data:`CHUNK_BYTES` slice of ``acc``, every stream's keystream for
+    that slice goes through a per-thread scratch buffer and is added while both are in cache, so
+    ``acc`` crosses the memory bus once, not once per key, and nothing vector-sized is
+    allocated.
+    """
+    if acc.ndim != 1 or acc.dtype.kind != "u" or acc.dtype.itemsize not in (4, 8):
+        raise ValueError("acc must be a 1-D uint32 or uint64 array")
+    if len(keys) != len(negate):
+        raise ValueError("keys and negate must have the same length")
+    if not keys:
+        return
+    width = acc.dtype.itemsize
+    first_byte = start * width
+    skip = first_byte % BLOCK
+    scratch = _scratch()
+    encryptors = [_encryptor(key, first_byte) for key in keys]
+    if skip:
+        # An unaligned start: discard the head of the first block.
+        for encryptor in encryptors:
+            encryptor.update_into(zeros(skip), scratch.data)
+    ops = [np.subtract if n else np.add for n in negate]
+    per_chunk = CHUNK_BYTES // width
+    for begin in range(0, acc.shape[0], per_chunk):
+        end = min(begin + per_chunk, acc.shape[0])
+        nbytes = (end - begin) * width
+        source = zeros(nbytes)
+        stream = scratch[:nbytes].view(acc.dtype)
+        target = acc[begin:end]
+        for encryptor, op in zip(encryptors, ops, strict=True):
+            encryptor.update_into(source, scratch.data)
+            op(target, stream, out=target)
+
+
+def accumulate_parallel(
+    acc: RingArray, keys: Sequence[bytes], negate: Sequence[bool], *, workers: int = 1
+) -> None:
+    """:func:`accumulate_many` over ``workers`` threads, each owning one contiguous range of
+    ``acc`` and seeking every stream to that range (CTR mode starts at any block).
+
+    Ranges are disjoint and addition mod 2^32 (or 2^64) is associative and commutative, so the
+    result is bit-identical for any number of workers. Threads run in parallel because
+    `cryptography` and numpy release the GIL while they encrypt and add.
+    """
+    m = acc.shape[0]
+    workers = max(1, min(workers, m // (CHUNK_BYTES // acc.dtype.itemsize) or 1))
+    if workers == 1:
+        accumulate_many(acc, keys, negate)
+        return
+    bounds = [m * i // workers for i in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [
+            pool.submit(accumulate_many, acc[a:b], keys, negate, start=a)
+            for a, b in itertools.pairwise(bounds)
+        ]
+        for future in futures:
+            future.result()
 
 
 def _mask(bits: int) -> np.unsignedinteger[Any]:
@@ -139,4 +217,5 @@ def _mask(bits: int) -> np.unsignedinteger[Any]:
 
 def reduce(acc: RingArray, bits: int) -> None:
     """``acc mod 2^bits`` in place."""
-    np.bitwise_and(acc, _mask(bits), out=acc)
+    if bits % 32:
+        np.bitwise_and(acc, _mask(bits), out=acc)

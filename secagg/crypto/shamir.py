@@ -1,110 +1,228 @@
-"""t-out-of-n Shamir secret sharing over the prime field GF(p), p = 2^256 + 297.
+"""t-out-of-h Shamir secret sharing of 32-byte secrets, vectorized with numpy.
 
-p is the smallest prime above 2^256, so every 32-byte secret (an X25519 secret s_u^SK or a
-self-mask seed b_u, read big-endian) is a field element. A share is the pair (x, f(x)) where the
-holder's x is its client id plus one (x = 0 would be the secret itself); f(x) travels as 33
-big-endian bytes.
+A 32-byte secret S (read big-endian as a 256-bit integer) is split into ``LIMBS = 9`` limbs of
+30 bits, ``S_j = (S >> 30 j) mod 2^30`` (the last limb has 16 bits), and each limb is shared
+with its own random polynomial of degree ``t - 1`` over GF(p), ``p = 2^31 - 1`` (a Mersenne
+prime). The holder with x-coordinate ``x`` (its client id plus one; ``x = 0`` would be the
+secret) gets ``y_j = f_j(x)`` for every limb: its share is the 9 values, 36 bytes on the wire
+(``u32`` big-endian each, every one ``< p``).
 
-Lagrange coefficients at 0 depend only on the set of holders, which is the same for most secrets
-of a round, so they are computed once per holder set and cached.
+Why limbs: with p < 2^31 a product of two field elements fits in a uint64, so evaluation
+(Horner over all holders and limbs at once) and reconstruction (Lagrange coefficients for many
+holder sets at once) are a handful of numpy operations instead of O(h t) Python big-int
+multiplications. Each limb is an independent perfect t-out-of-h sharing, so any ``t - 1``
+shares of a secret are independent of it, limb by limb.
+
+Randomness: every coefficient is 16 random bytes (a big-endian 128-bit integer) reduced mod p,
+within 2^-97 of uniform. Polynomial coefficients are laid out secret by secret, then degree
+``i = 1 .. t-1``, then limb ``j = 0 .. 8`` (:func:`rand_size`).
+
+Reconstruction from ``t`` shares returns the secret only when every limb is in range
+(< 2^30, the last < 2^16); otherwise the shares do not come from one sharing of a 32-byte
+secret and :class:`InconsistentShares` is raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
-PRIME = (1 << 256) + 297
+import numpy as np
+import numpy.typing as npt
+
+PRIME = (1 << 31) - 1
+LIMBS = 9
+LIMB_BITS = 30
 SECRET_SIZE = 32
-SHARE_SIZE = 33
-COEFFICIENT_RAND_SIZE = 48
-"""Random bytes per coefficient: 384 bits reduced mod p is within 2^-128 of uniform."""
+SHARE_SIZE = 4 * LIMBS  # 36
+COEFFICIENT_RAND_SIZE = 16
+"""Random bytes per coefficient: 128 bits reduced mod p is within 2^-97 of uniform."""
+
+_P = np.uint64(PRIME)
+_LIMB_MASK = (1 << LIMB_BITS) - 1
+_LAST_LIMB_BITS = 8 * SECRET_SIZE - LIMB_BITS * (LIMBS - 1)  # 16
+_TWO64_MOD_P = np.uint64(pow(2, 64, PRIME))  # = 4
+
+Shares = npt.NDArray[np.uint64]
+"""Field elements, the last axis being the ``LIMBS`` limbs of one share."""
 
 
-def rand_size(threshold: int) -> int:
-    """Bytes of randomness :func:`share` consumes: ``(t - 1) * 48``."""
-    return (threshold - 1) * COEFFICIENT_RAND_SIZE
+class InconsistentShares(ValueError):
+    """The points do not reconstruct a 32-byte secret (some limb is out of range)."""
 
 
-def share(
-    secrets: Sequence[bytes], xs: Iterable[int], threshold: int, rand: bytes
-) -> list[list[int]]:
-    """Share each 32-byte secret with a random polynomial of degree ``t - 1``.
+def rand_size(threshold: int, secrets: int = 1) -> int:
+    """Bytes of randomness :func:`share` consumes for ``secrets`` secrets:
+    ``secrets * (t - 1) * LIMBS * 16``."""
+    return secrets * (threshold - 1) * LIMBS * COEFFICIENT_RAND_SIZE
 
-    Returns ``values[k][j] = f_k(xs[j])``. ``rand`` must hold ``len(secrets) * rand_size(t)``
-    bytes; polynomial ``k`` takes coefficients a_1..a_{t-1} from consecutive 48-byte chunks.
-    """
-    if threshold < 1:
-        raise ValueError("threshold must be at least 1")
-    if len(rand) != len(secrets) * rand_size(threshold):
-        raise ValueError("rand has the wrong length")
-    xs = list(xs)
-    if any(not 0 < x < PRIME for x in xs):
-        raise ValueError("share x-coordinates must be in [1, p)")
-    step = COEFFICIENT_RAND_SIZE
-    out: list[list[int]] = []
+
+def secret_limbs(secrets: Sequence[bytes]) -> npt.NDArray[np.uint64]:
+    """The limbs of each secret, shape ``(len(secrets), LIMBS)``."""
+    out = np.empty((len(secrets), LIMBS), dtype=np.uint64)
     for k, secret in enumerate(secrets):
-        if len(secret) != SECRET_SIZE:
+        if not isinstance(secret, bytes) or len(secret) != SECRET_SIZE:
             raise ValueError("secrets must be 32 bytes")
-        base = k * rand_size(threshold)
-        coefficients = [int.from_bytes(secret, "big")] + [
-            int.from_bytes(rand[base + i * step : base + (i + 1) * step], "big") % PRIME
-            for i in range(threshold - 1)
-        ]
-        out.append([_horner(coefficients, x) for x in xs])
+        value = int.from_bytes(secret, "big")
+        for j in range(LIMBS):
+            out[k, j] = (value >> (LIMB_BITS * j)) & _LIMB_MASK
     return out
 
 
-def _horner(coefficients: list[int], x: int) -> int:
-    acc = 0
-    for c in reversed(coefficients):
-        acc = (acc * x + c) % PRIME
-    return acc
-
-
-@lru_cache(maxsize=256)
-def lagrange_at_zero(xs: tuple[int, ...]) -> tuple[int, ...]:
-    """lambda_i = prod_{j != i} x_j / (x_j - x_i) mod p, for distinct nonzero ``xs``."""
-    if len(set(xs)) != len(xs) or any(not 0 < x < PRIME for x in xs):
-        raise ValueError("x-coordinates must be distinct and in [1, p)")
-    coefficients = []
-    for i, xi in enumerate(xs):
-        num = 1
-        den = 1
-        for j, xj in enumerate(xs):
-            if i != j:
-                num = num * xj % PRIME
-                den = den * (xj - xi) % PRIME
-        coefficients.append(num * pow(den, -1, PRIME) % PRIME)
-    return tuple(coefficients)
-
-
-def reconstruct(points: Sequence[tuple[int, int]]) -> int:
-    """f(0) from the given (x, f(x)) points, all of which are used.
-
-    The caller passes exactly ``t`` points; with fewer the result is unrelated to the secret.
-    """
-    xs = tuple(x for x, _ in points)
-    return sum(lam * y for lam, (_, y) in zip(lagrange_at_zero(xs), points, strict=True)) % PRIME
-
-
-def secret_bytes(value: int) -> bytes:
-    """A reconstructed field element back to 32 bytes; ValueError if it is >= 2^256."""
-    if not 0 <= value < 1 << 256:
-        raise ValueError("reconstructed value is not a 32-byte secret")
+def limbs_secret(limbs: npt.NDArray[np.uint64]) -> bytes:
+    """The 32-byte secret of ``LIMBS`` reconstructed limbs; :class:`InconsistentShares` when a
+    limb is out of range."""
+    value = 0
+    for j in range(LIMBS):
+        limb = int(limbs[j])
+        bound = 1 << (_LAST_LIMB_BITS if j == LIMBS - 1 else LIMB_BITS)
+        if limb >= bound:
+            raise InconsistentShares("shares do not reconstruct a 32-byte secret")
+        value |= limb << (LIMB_BITS * j)
     return value.to_bytes(SECRET_SIZE, "big")
 
 
-def encode_share(value: int) -> bytes:
-    """f(x) as 33 big-endian bytes."""
-    return value.to_bytes(SHARE_SIZE, "big")
+def _coefficients(rand: bytes, count: int, threshold: int) -> npt.NDArray[np.uint64]:
+    """Shape ``(count, t - 1, LIMBS)``: rand read as big-endian (hi, lo) uint64 pairs,
+    ``(hi * 2^64 + lo) mod p``."""
+    words = np.frombuffer(rand, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    hi, lo = words[:, 0] % _P, words[:, 1] % _P
+    values = (hi * _TWO64_MOD_P + lo) % _P
+    return values.reshape(count, threshold - 1, LIMBS)
 
 
-def decode_share(data: bytes) -> int:
-    """33 bytes to a field element; ValueError unless it is < p."""
+def share(secrets: Sequence[bytes], xs: Sequence[int], threshold: int, rand: bytes) -> Shares:
+    """Share each secret among the x-coordinates ``xs`` with threshold ``t``.
+
+    Returns ``y`` of shape ``(len(secrets), len(xs), LIMBS)``: ``y[k, i]`` is the share of
+    secret ``k`` at ``xs[i]``. ``rand`` must hold :func:`rand_size` bytes.
+    """
+    if threshold < 1:
+        raise ValueError("threshold must be at least 1")
+    if len(rand) != rand_size(threshold, len(secrets)):
+        raise ValueError("rand has the wrong length")
+    x = np.asarray(xs, dtype=np.int64)
+    if x.ndim != 1 or (x.size and (x.min() < 1 or x.max() >= PRIME)):
+        raise ValueError("share x-coordinates must be in [1, p)")
+    limbs = secret_limbs(secrets)  # (s, L)
+    x64 = x.astype(np.uint64)[None, :, None]
+    acc = np.zeros((len(secrets), x.size, LIMBS), dtype=np.uint64)
+    if threshold > 1:
+        coeffs = _coefficients(rand, len(secrets), threshold)  # (s, t-1, L)
+        # Horner from the highest degree: acc = acc * x + a_i, all holders and limbs at once.
+        # acc < p and x < p, so acc * x + a_i < 2^62 + 2^31: no uint64 overflow.
+        for i in range(threshold - 2, -1, -1):
+            acc *= x64
+            acc += coeffs[:, i, None, :]
+            acc %= _P
+        acc *= x64
+    acc += limbs[:, None, :]
+    acc %= _P
+    return acc
+
+
+def _prod_mod(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """The product mod p along the last axis, by pairwise halving (log2 of its length steps)."""
+    while values.shape[-1] > 1:
+        if values.shape[-1] % 2:
+            pad = np.ones((*values.shape[:-1], 1), dtype=np.uint64)
+            values = np.concatenate([values, pad], axis=-1)
+        values = values[..., 0::2] * values[..., 1::2] % _P
+    return values[..., 0]
+
+
+def _inverse(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Elementwise inverse mod p by Fermat, values^(p-2), square and multiply."""
+    result = np.ones_like(values)
+    base = values % _P
+    exponent = PRIME - 2
+    while exponent:
+        if exponent & 1:
+            result = result * base % _P
+        base = base * base % _P
+        exponent >>= 1
+    return result
+
+
+def lagrange_batch(xs: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    """Lagrange coefficients at 0, ``lambda_i = prod_{j != i} x_j / (x_j - x_i) mod p``, for
+    every row of ``xs`` (shape ``(sets, t)``; each row distinct values in [1, p))."""
+    x = np.asarray(xs, dtype=np.int64)
+    if x.ndim != 2:
+        raise ValueError("xs must have shape (sets, t)")
+    if x.size and (x.min() < 1 or x.max() >= PRIME):
+        raise ValueError("x-coordinates must be in [1, p)")
+    t = x.shape[1]
+    if t and np.any(np.diff(np.sort(x, axis=1), axis=1) == 0):
+        raise ValueError("x-coordinates must be distinct")
+    eye = np.eye(t, dtype=bool)
+    xu = x.astype(np.uint64)
+    # num[s, i, j] = x_j, den[s, i, j] = x_j - x_i mod p; 1 on the diagonal (j = i is skipped).
+    num = np.where(eye, np.uint64(1), np.broadcast_to(xu[:, None, :], (x.shape[0], t, t)))
+    diff = (x[:, None, :] - x[:, :, None]) % PRIME
+    den = np.where(eye, np.uint64(1), diff.astype(np.uint64))
+    out: npt.NDArray[np.uint64] = _prod_mod(num) * _inverse(_prod_mod(den)) % _P
+    return out
+
+
+@lru_cache(maxsize=256)
+def lagrange_at_zero(xs: tuple[int, ...]) -> npt.NDArray[np.uint64]:
+    """Lagrange coefficients of one holder set, cached: most secrets of a round share one."""
+    coefficients: npt.NDArray[np.uint64] = lagrange_batch(np.asarray([xs], dtype=np.int64))[0]
+    coefficients.setflags(write=False)
+    return coefficients
+
+
+def combine(coefficients: npt.NDArray[np.uint64], ys: Shares) -> npt.NDArray[np.uint64]:
+    """``sum_i lambda_i y_i mod p`` over the second-to-last axis of ``ys``: limbs of f(0).
+
+    ``coefficients`` has shape ``(..., t)`` and ``ys`` shape ``(..., t, LIMBS)``. Each product
+    is reduced first, so a sum of up to 2^33 terms stays below 2^64.
+    """
+    products = coefficients[..., :, None] * ys % _P
+    out: npt.NDArray[np.uint64] = products.sum(axis=-2, dtype=np.uint64) % _P
+    return out
+
+
+def reconstruct(points: Sequence[tuple[int, Any]]) -> bytes:
+    """The secret from exactly ``t`` points ``(x, share)``; a share is its 36-byte encoding or
+    an array of ``LIMBS`` field elements. Raises :class:`InconsistentShares` when the limbs are
+    out of range (the points are not one sharing of a 32-byte secret)."""
+    xs = tuple(int(x) for x, _ in points)
+    ys = np.stack([decode_share(y) if isinstance(y, bytes) else np.asarray(y) for _, y in points])
+    return limbs_secret(combine(lagrange_at_zero(xs), ys.astype(np.uint64)))
+
+
+def encode_share(y: npt.ArrayLike) -> bytes:
+    """``LIMBS`` field elements as 36 bytes, u32 big-endian each."""
+    values = np.asarray(y)
+    if values.shape != (LIMBS,):
+        raise ValueError(f"a share has {LIMBS} limbs")
+    return values.astype(">u4").tobytes()
+
+
+def encode_shares(ys: Shares) -> list[bytes]:
+    """Every share of ``ys`` (shape ``(h, LIMBS)``) as 36 bytes, in one conversion."""
+    raw = np.ascontiguousarray(ys, dtype=">u4").tobytes()
+    return [raw[i : i + SHARE_SIZE] for i in range(0, len(raw), SHARE_SIZE)]
+
+
+def decode_share(data: bytes) -> npt.NDArray[np.uint64]:
+    """36 bytes to ``LIMBS`` field elements; ValueError unless each is ``< p``."""
     if len(data) != SHARE_SIZE:
-        raise ValueError("a share is 33 bytes")
-    value = int.from_bytes(data, "big")
-    if value >= PRIME:
-        raise ValueError("share value is not a field element")
-    return value
+        raise ValueError(f"a share is {SHARE_SIZE} bytes")
+    values = np.frombuffer(data, dtype=">u4").astype(np.uint64)
+    if int(values.max()) >= PRIME:
+        raise ValueError("share limb is not a field element")
+    return values
+
+
+def decode_shares(blob: bytes | memoryview, count: int) -> Shares:
+    """``count`` consecutive 36-byte shares; ValueError unless every limb is ``< p``."""
+    if len(blob) != count * SHARE_SIZE:
+        raise ValueError("share blob has the wrong length")
+    values = np.frombuffer(blob, dtype=">u4").astype(np.uint64).reshape(count, LIMBS)
+    if count and int(values.max()) >= PRIME:
+        raise ValueError("share limb is not a field element")
+    return values

@@ -159,7 +159,9 @@ def quantize(x: npt.ArrayLike, qc: QuantizationConfig, rounding_seed: bytes) -> 
     scaled = (np.clip(v, -c, c) / c + 1.0) * (qc.quantization_range / 2.0)
     low = np.floor(scaled)
     # 53 uniform bits per element -> a float in [0, 1) with no rounding bias.
-    draws = prg.expand(rounding_seed, v.shape[0], 64, label=prg.LABEL_ROUNDING) >> np.uint64(11)
+    draws = prg.expand_seed(rounding_seed, v.shape[0], 64, label=prg.LABEL_ROUNDING) >> np.uint64(
+        11
+    )
     uniform = draws.astype(np.float64) * (1.0 / (1 << 53))
     q = low + (uniform < (scaled - low))
     q = np.minimum(q, qc.quantization_range)  # float error at exactly c must not add a level

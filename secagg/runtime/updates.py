@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from secagg.config import Security
 from secagg.encoding.quantize import QuantizationConfig, dequantize_sum, quantize
 from secagg.errors import ConfigError
+from secagg.runtime import preflight
 from secagg.runtime.simulate import Intercept, Progress, RoundResult, random_source, simulate_round
 
 
@@ -35,10 +37,14 @@ class UpdateRoundResult:
 def aggregate_updates(
     updates: Sequence[npt.ArrayLike],
     *,
-    threshold: int,
+    threshold: int | None = None,
     clipping_range: float = 8.0,
     quantization_range: int = 1 << 22,
     modulus_range: int | None = None,
+    neighbors: int | str | None = None,
+    security: Security | str = Security.SEMI_HONEST,
+    corrupt: float = 0.0,
+    workers: int | None = None,
     drop: Mapping[str, Iterable[int]] | None = None,
     intercept: Intercept | None = None,
     seed: int | bytes | None = None,
@@ -51,6 +57,7 @@ def aggregate_updates(
     is exact up to quantization: per value, |error| <= n * step + 4 * eps * n * clipping_range,
     where step = 2 * clipping_range / quantization_range and the second term is float64 rounding
     (it only matters for quantization_range near 2^53); the error is zero in expectation.
+    ``neighbors``, ``security``, ``corrupt`` and ``workers`` are those of :func:`simulate_round`.
     ``modulus_range`` defaults to the smallest safe power of two; a setting whose sum could wrap,
     like any other invalid parameter or update, raises :class:`~secagg.ConfigError`.
     :class:`~secagg.ProtocolAbort` means no float sum is released: the round aborted (e.g.
@@ -71,6 +78,16 @@ def aggregate_updates(
         quantization_range=quantization_range,
         modulus_range=modulus_range,
     )
+    dims = {np.shape(x) for x in updates}
+    dim = int(np.prod(next(iter(dims)))) if len(dims) == 1 else 1
+    preflight.require_memory(
+        len(updates),
+        dim,
+        qc.bits,
+        neighbors=neighbors if isinstance(neighbors, int) else None,
+        workers=1,
+        inputs=len(updates) * dim * (4 if qc.bits <= 32 else 8),
+    )
     rng = random_source(seed, b"rounding")
     quantized = []
     for u, x in enumerate(updates):
@@ -82,6 +99,10 @@ def aggregate_updates(
         [q.values for q in quantized],
         threshold=threshold,
         bits=qc.bits,
+        neighbors=neighbors,
+        security=security,
+        corrupt=corrupt,
+        workers=workers,
         drop=drop,
         intercept=intercept,
         seed=seed,
