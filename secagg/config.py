@@ -30,6 +30,9 @@ MAX_DIM = 1 << 31
 
 SESSION_NONCE_SIZE = 32
 
+_ENCODING = struct.Struct(">BBIIIBI")
+ENCODED_SIZE = _ENCODING.size + 32 + SESSION_NONCE_SIZE  # 83
+
 
 class Security(enum.Enum):
     """What the round protects against (protocol/SPEC.md section 13)."""
@@ -215,8 +218,7 @@ class RoundConfig:
         m, b, k (0 for the complete graph), roster digest (zeros without a roster), nonce."""
         roster = self.roster.digest if self.roster is not None else bytes(32)
         return (
-            struct.pack(
-                ">BBIIIBI",
+            _ENCODING.pack(
                 PROTOCOL_VERSION,
                 self.security.code,
                 self.num_clients,
@@ -227,6 +229,48 @@ class RoundConfig:
             )
             + roster
             + self.session_nonce
+        )
+
+    @classmethod
+    def decode(
+        cls,
+        data: bytes,
+        *,
+        roster: Roster | None = None,
+        corrupt: float = 0.0,
+        allow_weak_threshold: bool = False,
+    ) -> RoundConfig:
+        """The configuration a server sent, from :meth:`encode`'s bytes; the receiving client
+        supplies its own policy (``corrupt``, ``allow_weak_threshold``) and, in the malicious
+        mode, the roster it trusts, which must match the digest in ``data``. Anything that does
+        not parse, or that the policy refuses, raises :class:`~secagg.ConfigError`."""
+        if not isinstance(data, bytes) or len(data) != ENCODED_SIZE:
+            raise ConfigError(f"an encoded configuration is {ENCODED_SIZE} bytes")
+        version, mode, n, t, m, b, k = _ENCODING.unpack_from(data)
+        if version != PROTOCOL_VERSION:
+            raise ConfigError(
+                f"configuration of protocol version {version}, not {PROTOCOL_VERSION}"
+            )
+        if mode not in (0, 1):
+            raise ConfigError(f"unknown security mode {mode}")
+        digest = data[_ENCODING.size : _ENCODING.size + 32]
+        security = Security.MALICIOUS if mode else Security.SEMI_HONEST
+        if security is Security.MALICIOUS:
+            if roster is None or roster.digest != digest:
+                raise ConfigError("the configuration names a roster other than the one trusted")
+        elif digest != bytes(32):
+            raise ConfigError("a semi-honest configuration carries no roster")
+        return cls(
+            num_clients=n,
+            threshold=t,
+            dim=m,
+            bits=b,
+            session_nonce=data[_ENCODING.size + 32 :],
+            neighbors=k or None,
+            security=security,
+            roster=roster if security is Security.MALICIOUS else None,
+            corrupt=corrupt,
+            allow_weak_threshold=allow_weak_threshold,
         )
 
     @property

@@ -354,10 +354,7 @@ class Server:
         return [u for u in self._graph.neighbors(v) if u in self._sharings]
 
     def _close_share_keys(self, live: list[int]) -> list[tuple[int, bytes]]:
-        # Sharings of clients that were dropped in this phase are not forwarded.
-        for u in list(self._sharings):
-            if u not in self._accepted:
-                del self._sharings[u]
+        # _sharings holds exactly the accepted senders: a rejected ShareKeys is never stored.
         out = []
         for v in live:
             entries = []
