@@ -1,4 +1,10 @@
-"""The ``secagg`` command: one module per subcommand, each registering itself here."""
+"""The ``secagg`` command: one module per subcommand, each registering itself here.
+
+Exit codes: 0 the round completed and its aggregate is correct; 1 ONLY when an aggregate
+differs from the plaintext sum (a bug: please report it); 2 invalid options or not enough
+memory; 3 the round aborted (too few clients left, or a client shared inconsistently);
+130 interrupted (Ctrl-C). A closed output pipe (``| head``) ends the command quietly.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,29 @@ from collections.abc import Sequence
 
 from secagg import __version__
 from secagg.cli import simulate
+from secagg.cli.output import quiet_stdout
 from secagg.cli.simulate import make_scenario
 from secagg.errors import SecAggError
 
-__all__ = ["build_parser", "main", "make_scenario"]
+__all__ = [
+    "EXIT_ABORTED",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+    "make_scenario",
+]
+
+EXIT_USAGE = 2
+EXIT_ABORTED = 3
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="secagg", description="Secure aggregation for FL.")
+    # argparse reports a usage error on stderr and exits with 2 (EXIT_USAGE) by itself.
+    parser = argparse.ArgumentParser(
+        prog="secagg", description="Secure aggregation for federated learning."
+    )
     parser.add_argument("--version", action="version", version=f"secagg {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     simulate.add_parser(commands)
@@ -28,7 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except SecAggError as exc:
         sys.stderr.write(f"secagg: {exc}\n")
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("secagg: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # a progress line to a closed stderr pipe, say
+        quiet_stdout()
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -292,11 +292,16 @@ def max_message_size(config: RoundConfig, kind: MessageType) -> int:
 
 
 def envelope(
-    config: RoundConfig, kind: MessageType, sender: int, recipient: int, body: bytes
+    config: RoundConfig,
+    kind: MessageType,
+    sender: int,
+    recipient: int,
+    *body: bytes | memoryview,
 ) -> bytes:
-    """Wrap ``body`` in the header and digest."""
+    """Wrap the body (given in parts, which are hashed and joined without concatenating them
+    first: a masked vector is copied once) in the header and digest."""
     head = _HEADER.pack(MAGIC, PROTOCOL_VERSION, kind, 0, config.session_id, sender, recipient)
-    return head + body + sha256(_DIGEST_LABEL, head, body)
+    return b"".join([head, *body, sha256(_DIGEST_LABEL, head, *body)])
 
 
 def open_envelope(
@@ -560,11 +565,13 @@ def decode_mask_request(data: bytes, config: RoundConfig, recipient: int) -> Mas
 
 
 def encode_masked_input(config: RoundConfig, sender: int, msg: MaskedInput) -> bytes:
-    vector = np.asarray(msg.vector, dtype=ring_dtype(config.bits))
+    vector = np.ascontiguousarray(msg.vector, dtype=ring_dtype(config.bits))
     if vector.shape != (config.dim,):
         raise ValueError(f"masked input must have shape ({config.dim},)")
-    body = _check_prompt(msg.prompt) + vector.tobytes()
-    return envelope(config, MessageType.MASKED_INPUT, sender, SERVER_ID, body)
+    prompt = _check_prompt(msg.prompt)
+    return envelope(
+        config, MessageType.MASKED_INPUT, sender, SERVER_ID, prompt, vector.data.cast("B")
+    )
 
 
 def decode_masked_input(data: bytes, config: RoundConfig, sender: int) -> MaskedInput:

@@ -110,7 +110,9 @@ def _worker_main(conn: Connection, factory: ClientFactory) -> None:
                 status, payload, cpu = CONFIG_ERROR, str(exc).encode(), 0.0
             except Exception as exc:  # reported to the parent, which raises it
                 status, payload, cpu = ERROR, f"{type(exc).__name__}: {exc}".encode(), 0.0
-            conn.send_bytes(_REPLY.pack(b"R", u, status, cpu, len(payload)) + payload)
+            # Header and payload as two messages: a masked vector is not copied to be framed.
+            conn.send_bytes(_REPLY.pack(b"R", u, status, cpu, len(payload)))
+            conn.send_bytes(payload)
             if status in (CONFIG_ERROR, ERROR):
                 clients.pop(u, None)
         conn.send_bytes(b"E")
@@ -150,8 +152,8 @@ class ProcessRunner:
                 if data == b"E":
                     busy.remove(conn)
                     continue
-                _, u, status, cpu, length = _REPLY.unpack_from(data)
-                payload = data[_REPLY.size : _REPLY.size + length]
+                _, u, status, cpu, _length = _REPLY.unpack_from(data)
+                payload = conn.recv_bytes()
                 if status == OK:
                     yield Reply(u, payload, None, cpu)
                 elif status == ABORTED:

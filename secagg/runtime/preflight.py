@@ -3,8 +3,8 @@
 A simulation that cannot fit should say so at once, with the figure, instead of growing until
 the machine swaps or the kernel kills it. The estimate follows where the bytes go:
 
-* vectors: the server's running sum, the masked vector in flight to it (and the copy the
-  transport makes of it), and per worker one client's input and its masked vector;
+* vectors: the server's running sum, the masked vector in flight to it and its slack, and per
+  worker one client's input, its masked vector and the message that carries it;
 * per-client metadata: every client's shares, ciphertexts and commitments, and the prompts of a
   round held at once: about 400 bytes per (client, holder) pair - ``n * h`` pairs, ``h = n``
   for the complete graph and ``k + 1`` for SecAgg+ - plus about 20 KB of state per client.
@@ -47,7 +47,7 @@ def estimate_peak(
     ``inputs`` bytes of input vectors the caller asks us to make (e.g. the CLI's)."""
     vector = dim * ring_dtype_width(bits)
     holders = n if neighbors is None else min(n, neighbors + 1)
-    return (3 + 2 * max(workers, 1)) * vector + n * holders * PAIR_BYTES + n * CLIENT_BYTES + inputs
+    return (3 + 3 * max(workers, 1)) * vector + n * holders * PAIR_BYTES + n * CLIENT_BYTES + inputs
 
 
 def _size(n: float) -> str:
