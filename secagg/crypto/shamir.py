@@ -7,11 +7,12 @@ prime). The holder with x-coordinate ``x`` (its client id plus one; ``x = 0`` wo
 secret) gets ``y_j = f_j(x)`` for every limb: its share is the 9 values, 36 bytes on the wire
 (``u32`` big-endian each, every one ``< p``).
 
-Why limbs: with p < 2^31 a product of two field elements fits in a uint64, so evaluation
-(Horner over all holders and limbs at once) and reconstruction (Lagrange coefficients for many
-holder sets at once) are a handful of numpy operations instead of O(h t) Python big-int
-multiplications. Each limb is an independent perfect t-out-of-h sharing, so any ``t - 1``
-shares of a secret are independent of it, limb by limb.
+Why limbs: with p < 2^31 field elements and their products fit numpy's integer and float64
+arithmetic exactly, so evaluation (one matrix product of the holders' Vandermonde matrix and all
+coefficients, through BLAS) and reconstruction (Lagrange coefficients for many holder sets at
+once) are a handful of numpy operations instead of O(h t) Python big-int multiplications.
+Each limb is an independent perfect t-out-of-h sharing, so any ``t - 1`` shares of a secret are
+independent of it, limb by limb.
 
 Randomness: every coefficient is 16 random bytes (a big-endian 128-bit integer) reduced mod p,
 within 2^-97 of uniform. Polynomial coefficients are laid out secret by secret, then degree
@@ -106,20 +107,47 @@ def share(secrets: Sequence[bytes], xs: Sequence[int], threshold: int, rand: byt
     if x.ndim != 1 or (x.size and (x.min() < 1 or x.max() >= PRIME)):
         raise ValueError("share x-coordinates must be in [1, p)")
     limbs = secret_limbs(secrets)  # (s, L)
-    x64 = x.astype(np.uint64)[None, :, None]
-    acc = np.zeros((len(secrets), x.size, LIMBS), dtype=np.uint64)
+    count = len(secrets)
+    coefficients = np.empty((count, threshold, LIMBS), dtype=np.uint64)
+    coefficients[:, 0, :] = limbs
     if threshold > 1:
-        coeffs = _coefficients(rand, len(secrets), threshold)  # (s, t-1, L)
-        # Horner from the highest degree: acc = acc * x + a_i, all holders and limbs at once.
-        # acc < p and x < p, so acc * x + a_i < 2^62 + 2^31: no uint64 overflow.
-        for i in range(threshold - 2, -1, -1):
-            acc *= x64
-            acc += coeffs[:, i, None, :]
-            acc %= _P
-        acc *= x64
-    acc += limbs[:, None, :]
-    acc %= _P
-    return acc
+        coefficients[:, 1:, :] = _coefficients(rand, count, threshold)
+    # One matrix product for every holder, secret and limb: V[i, d] = x_i^d (mod p).
+    powers = _vandermonde(x.astype(np.uint64), threshold)
+    flat = coefficients.transpose(1, 0, 2).reshape(threshold, count * LIMBS)
+    values = _matmul_mod(powers, flat)  # (h, s * L)
+    out: Shares = np.ascontiguousarray(values.reshape(x.size, count, LIMBS).transpose(1, 0, 2))
+    return out
+
+
+def _vandermonde(x: npt.NDArray[np.uint64], degree: int) -> npt.NDArray[np.uint64]:
+    """``V[i, d] = x_i^d mod p`` for ``d < degree``."""
+    powers = np.empty((x.size, degree), dtype=np.uint64)
+    powers[:, 0] = 1
+    for d in range(1, degree):
+        powers[:, d] = powers[:, d - 1] * x % _P
+    return powers
+
+
+def _matmul_mod(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """``a @ b mod p`` for entries ``< p``, exactly, through float64 matrix products.
+
+    Each operand is split into 16-bit halves (``< 2^16``, the high half ``< 2^15``), so every
+    product of halves is ``< 2^32`` and a sum of up to 2^20 of them (the inner dimension is at
+    most ``n <= 2^20``) is ``< 2^52``: exact in float64, and BLAS does the work.
+    """
+    if a.shape[1] > 1 << 20:
+        raise ValueError("inner dimension too large for exact float64 products")
+    sixteen = np.uint64(16)
+    low = np.uint64(0xFFFF)
+    a1, a0 = (a >> sixteen).astype(np.float64), (a & low).astype(np.float64)
+    b1, b0 = (b >> sixteen).astype(np.float64), (b & low).astype(np.float64)
+    high = (a1 @ b1).astype(np.uint64) % _P
+    middle = ((a1 @ b0) + (a0 @ b1)).astype(np.uint64) % _P
+    bottom = (a0 @ b0).astype(np.uint64) % _P
+    # 2^32 = 2 and 2^16 = 2^16 (mod 2^31 - 1); the sum stays below 2^48.
+    out: npt.NDArray[np.uint64] = (high * np.uint64(2) + middle * np.uint64(1 << 16) + bottom) % _P
+    return out
 
 
 def _prod_mod(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
