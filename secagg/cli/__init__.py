@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from secagg import __version__
-from secagg.cli import simulate
+from secagg.cli import simulate, train
 from secagg.cli.simulate import make_scenario
 from secagg.errors import SecAggError
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"secagg {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     simulate.add_parser(commands)
+    train.add_parser(commands)
     return parser
 
 
