@@ -174,8 +174,9 @@ def unflatten(
         values = source[entry.offset : entry.offset + entry.size]
         if entry.dtype.is_complex:
             real_dtype = torch.float32 if entry.dtype == torch.complex64 else torch.float64
-            pairs = values.to(real_dtype).reshape(*entry.shape, 2)
-            out[entry.name] = torch.view_as_complex(pairs.contiguous()).clone()
+            # A fresh copy: view_as_complex needs an even storage offset, a slice may not have it.
+            pairs = values.to(real_dtype).clone().reshape(*entry.shape, 2)
+            out[entry.name] = torch.view_as_complex(pairs)
         elif _is_integer(entry.dtype):
             out[entry.name] = _integer_from_float(values, entry.dtype).reshape(entry.shape).clone()
         else:
