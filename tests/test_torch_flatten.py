@@ -125,7 +125,7 @@ def test_average_policy_rounds_an_averaged_counter() -> None:
 def test_integers_beyond_float64_are_refused_when_averaged() -> None:
     with pytest.raises(ConfigError, match="2\\^53"):
         flatten({"big": torch.tensor([2**60])}, IntegerPolicy.AVERAGE)
-    vector, layout = flatten({"big": torch.tensor([2**60])})  # kept local: fine
+    vector, _ = flatten({"big": torch.tensor([2**60])})  # kept local: fine
     assert vector.shape == (0,)
 
 

@@ -169,6 +169,8 @@ class FedAvgResult:
 
     mean: FloatArray
     """The (weighted) average update over :attr:`survivors` - with DP, including its noise."""
+    sum: FloatArray
+    """sum of w_u x_u over the survivors as decoded (bit-exact for updates on the grid)."""
     total_weight: float
     """sum of w_u over the survivors (exact); with DP, the survivor count."""
     survivors: list[int]
@@ -280,9 +282,11 @@ def secure_fedavg(
     if isinstance(encoding, WeightedFixedPoint):
         total, weight = encoding.decode(result.aggregate, survivors)
         mean = total / weight if weight > 0 else np.zeros(dim)
-        return FedAvgResult(mean, float(weight), result.survivors, clipped, result)
+        return FedAvgResult(mean, total, float(weight), result.survivors, clipped, result)
     noisy_sum = codec.decode(result.aggregate, encoding.config, public)
-    return FedAvgResult(noisy_sum / survivors, float(survivors), result.survivors, clipped, result)
+    return FedAvgResult(
+        noisy_sum / survivors, noisy_sum, float(survivors), result.survivors, clipped, result
+    )
 
 
 def plaintext_fedavg(
