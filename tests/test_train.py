@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from secagg.cli import main
 from secagg.errors import ConfigError
@@ -24,6 +26,16 @@ TINY = {
     "hidden": 8,
     "deterministic": True,
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread; two spin against each other on a busy 2-core
+    machine (as `secagg train` does, restored afterwards)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
