@@ -104,9 +104,7 @@ def run_point(point: Point) -> dict[str, Any]:
     """Run one point here and return its row (use :func:`run_isolated` for a clean process)."""
     floor = Floor.measure()
     seed = Drbg(b"secagg-bench", b"seed/%d" % point.seed)(32)
-    inputs = LazyInputs(
-        point.clients, point.dim, lambda u: _input(seed, point.dim, point.bits, u)
-    )
+    inputs = LazyInputs(point.clients, point.dim, lambda u: _input(seed, point.dim, point.bits, u))
     names = rounds(point.security)
     count = round(point.dropout * point.clients)
     order = np.argsort(np.frombuffer(Drbg(seed, b"order")(8 * point.clients), dtype="<u8"))
@@ -172,8 +170,8 @@ def run_point(point: Point) -> dict[str, Any]:
         "floor_client_seconds": client_floor,
         "floor_server_seconds": server_floor,
         "ratio_total": total_cpu / (client_floor + server_floor),
-        "ratio_client_masking": masking.client_cpu_seconds / masking_floor if masking_floor else None,
-        "ratio_server_unmasking": unmasking.server_cpu_seconds / server_floor if server_floor else None,
+        "ratio_client_masking": _ratio(masking.client_cpu_seconds, masking_floor),
+        "ratio_server_unmasking": _ratio(unmasking.server_cpu_seconds, server_floor),
         "keystream_gb_per_s": floor.keystream_rate / 1e9,
         "x25519_us": floor.agreement_seconds * 1e6,
         "client_upload_bytes_mean": upload / point.clients,
@@ -186,9 +184,13 @@ def run_point(point: Point) -> dict[str, Any]:
     }
 
 
+def _ratio(spent: float, floor: float) -> float | None:
+    return spent / floor if floor > 0 else None
+
+
 def run_isolated(point: Point, timeout: float | None = None) -> dict[str, Any]:
     """:func:`run_point` in a fresh Python process; the row comes back as JSON."""
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, a JSON argument
         [sys.executable, "-m", "secagg.runtime.bench", json.dumps(asdict(point))],
         capture_output=True,
         text=True,

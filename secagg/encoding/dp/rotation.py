@@ -34,7 +34,7 @@ def padded_dim(dim: int) -> int:
 
 def rotation_signs(seed: bytes, length: int) -> FloatArray:
     """The diagonal D: ``length`` signs +-1 from PRG(seed) (one keystream bit each)."""
-    bits = prg.expand(seed, length, 8, label=LABEL_ROTATION) & 1
+    bits = prg.expand_seed(seed, length, 8, label=LABEL_ROTATION) & 1
     return 1.0 - 2.0 * bits.astype(np.float64)
 
 

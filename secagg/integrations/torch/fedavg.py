@@ -217,8 +217,11 @@ def secure_fedavg(
     updates: Sequence[npt.ArrayLike],
     *,
     encoding: Encoding,
-    threshold: int,
+    threshold: int | None = None,
     weights: Sequence[int] | None = None,
+    neighbors: int | str | None = None,
+    security: str = "semi_honest",
+    workers: int = 1,
     drop: Mapping[str, Iterable[int]] | None = None,
     seed: int | bytes | None = None,
     rotation_seed: bytes | None = None,
@@ -229,7 +232,10 @@ def secure_fedavg(
     Every check - shapes, weights against ``max_weight``, n against the encoding's ``clients``
     (the overflow bound) - runs before any message is sent and raises
     :class:`~secagg.ConfigError`. ``seed`` fixes keys, masks, rounding and noise (tests and
-    experiments only); None draws them from the OS CSPRNG. ``rotation_seed`` is the DP round's
+    experiments only); None draws them from the OS CSPRNG. ``threshold`` (None: the smallest the
+    policy accepts), ``neighbors``, ``security`` and ``workers`` are those of
+    :func:`secagg.simulate_round`; one worker by default, since a training round is small and
+    forking a process that runs torch is best avoided. ``rotation_seed`` is the DP round's
     public rotation seed (drawn from the same source when None). Raises
     :class:`~secagg.ProtocolAbort` when the round aborts: no update is released then.
     """
@@ -274,6 +280,9 @@ def secure_fedavg(
         inputs,
         threshold=threshold,
         bits=bits,
+        neighbors=neighbors,
+        security=security,
+        workers=workers,
         drop=drop,
         seed=None if seed is None else rng(32),
         progress=progress,

@@ -2,9 +2,9 @@
 side with plaintext FedAvg on the same seeds.
 
 Each round (McMahan et al. 2017, FedAvg): every client is sampled independently with
-probability q (Poisson sampling); sampled clients drop out with probability ``dropout``, each at a
-protocol round drawn uniformly from the four; the others train locally from the global model
-and send the flattened state_dict delta. The *secure* run aggregates the deltas with
+probability q (Poisson sampling); sampled clients drop out with probability ``dropout``, each at
+a protocol round drawn uniformly from the protocol's rounds; the others train locally from the
+global model and send the flattened state_dict delta. The *secure* run aggregates the deltas with
 :func:`~secagg.integrations.torch.fedavg.secure_fedavg` - :func:`secagg.simulate_round` under
 the hood, with weighted fixed point or distributed DP. The *plaintext* run is the same training
 (same sampled clients, same survivors U3, same local batches and initial model) with the exact
@@ -253,7 +253,8 @@ def dropout_schedule(
     sampled: int, dropout: float, rng: np.random.Generator
 ) -> dict[str, list[int]]:
     """Each of ``sampled`` clients drops with probability ``dropout``, from a protocol round
-    drawn uniformly from the four (a client dropping in unmasking is still in the sum)."""
+    drawn uniformly from the protocol's rounds (a client dropping in unmasking is still in the
+    sum)."""
     drops = rng.random(sampled) < dropout
     when = rng.integers(0, len(ROUNDS), sampled)
     schedule: dict[str, list[int]] = {name: [] for name in ROUNDS}
@@ -349,7 +350,8 @@ def run_training(
         aborted: str | None = None
         survivors: list[int] = []
         clipped = 0
-        if len(sampled) < 2:
+        if len(sampled) < 3:
+            # Fewer than 3: the sum would give a client's update away (secagg refuses it).
             aborted = f"TOO_FEW_SAMPLED: {len(sampled)} client(s) sampled"
         else:
             secure_updates: list[FloatArray] = []
