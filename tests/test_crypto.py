@@ -1,22 +1,23 @@
-"""The thin crypto wrappers: hashing, HKDF domain separation, X25519, AES-GCM and the DRBG."""
+"""The thin crypto wrappers: labelled hashing (SPEC 1), HKDF derivations (6.2), X25519 and
+fingerprints (6.1), AES-GCM share ciphertexts (6.4), commitments (8.3) and the DRBG (7.1),
+each against a reference built here from hashlib and `cryptography`."""
 
 from __future__ import annotations
 
 import hashlib
-import struct
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from secagg.config import PROTOCOL_VERSION
 from secagg.core.wire import ShareKind
-from secagg.crypto import aead, commit, drbg, hashing, kdf, keys, shamir
+from secagg.crypto import aead, commit, drbg, hashing, kdf, keys, prg, shamir
 
 bytes32 = st.binary(min_size=32, max_size=32)
 client_ids = st.integers(0, 2**32 - 1)
@@ -32,6 +33,14 @@ def test_sha256_prefixes_the_label_length() -> None:
     assert hashing.sha256(b"x") == hashlib.sha256(b"\x00\x01x").digest()
 
 
+@given(label=st.binary(max_size=300), parts=st.lists(st.binary(max_size=50), max_size=5))
+@settings(max_examples=50)
+def test_labeled_sha256_is_spec_1(label: bytes, parts: list[bytes]) -> None:
+    """SHA-256(u16(len(label)) || label || p1 || p2 || ...), the length big-endian."""
+    expected = hashlib.sha256(len(label).to_bytes(2, "big") + label + b"".join(parts)).digest()
+    assert hashing.sha256(label, *parts) == expected
+
+
 def test_sha256_label_boundary_is_unambiguous() -> None:
     assert hashing.sha256(b"ab", b"c") != hashing.sha256(b"a", b"bc")
     assert hashing.sha256(b"", b"abc") != hashing.sha256(b"abc")
@@ -43,38 +52,63 @@ SECRET = bytes(range(32))
 SESSION = bytes(range(100, 132))
 
 
-def reference_hkdf(secret: bytes, session: bytes, purpose: bytes, first: int, second: int) -> bytes:
-    """HKDF-SHA256 computed directly with `cryptography`, following the kdf docstring."""
-    info = b"secagg/v%d/" % PROTOCOL_VERSION + purpose + struct.pack(">II", first, second)
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=session, info=info)
-    return hkdf.derive(secret)
+def reference_hkdf(ikm: bytes, session: bytes, purpose: bytes, *ids: int) -> bytes:
+    """SPEC 6.2, with `cryptography`'s HKDF: salt = session_id, info = "secagg/v2/" || purpose
+    || u32(id_1) || ..., 32 bytes."""
+    info = b"secagg/v2/" + purpose + b"".join(i.to_bytes(4, "big") for i in ids)
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=session, info=info).derive(ikm)
 
 
-def test_info_layout() -> None:
-    assert kdf.info(b"pair-mask-seed", 1, 0x01020304) == (
-        b"secagg/v1/pair-mask-seed\x00\x00\x00\x01\x01\x02\x03\x04"
+def test_purposes_and_info_layout() -> None:
+    assert kdf.PURPOSE_PAIR_MASK == b"pair-mask"
+    assert kdf.PURPOSE_SELF_MASK == b"self-mask"
+    assert kdf.PURPOSE_SHARE_ENC == b"share-enc"
+    assert kdf.info(b"pair-mask", 1, 0x01020304) == (
+        b"secagg/v2/pair-mask\x00\x00\x00\x01\x01\x02\x03\x04"
     )
+    assert kdf.info(b"self-mask", 7) == b"secagg/v2/self-mask\x00\x00\x00\x07"
+    assert kdf.info(b"x") == b"secagg/v2/x"
 
 
 def test_derive_matches_reference_hkdf() -> None:
-    got = kdf.derive(SECRET, session_id=SESSION, purpose=b"p", first=3, second=9)
+    got = kdf.derive(SECRET, session_id=SESSION, purpose=b"p", ids=(3, 9))
     assert got == reference_hkdf(SECRET, SESSION, b"p", 3, 9)
     assert len(got) == kdf.KEY_SIZE == 32
 
 
-def test_named_keys_match_reference_hkdf() -> None:
-    assert kdf.pair_mask_seed(SECRET, session_id=SESSION, u=7, v=2) == reference_hkdf(
-        SECRET, SESSION, kdf.PURPOSE_MASK, 2, 7
+@given(ikm=bytes32, session=bytes32, u=client_ids, v=client_ids)
+@settings(max_examples=50)
+def test_named_keys_match_spec_6_2(ikm: bytes, session: bytes, u: int, v: int) -> None:
+    assert kdf.pair_mask_key(ikm, session_id=session, u=u, v=v) == reference_hkdf(
+        ikm, session, b"pair-mask", min(u, v), max(u, v)
+    )
+    assert kdf.self_mask_key(ikm, session_id=session, u=u) == reference_hkdf(
+        ikm, session, b"self-mask", u
     )
     assert kdf.share_encryption_key(
-        SECRET, session_id=SESSION, sender=7, recipient=2
-    ) == reference_hkdf(SECRET, SESSION, kdf.PURPOSE_SHARE_ENC, 7, 2)
+        ikm, session_id=session, sender=u, recipient=v
+    ) == reference_hkdf(ikm, session, b"share-enc", u, v)
+
+
+def test_mask_keys_are_the_aes_keys_of_the_mask_streams() -> None:
+    """SPEC 6.2 and 7.1 end to end: PRG(b_u) is AES-256-CTR from block 0 under
+    HKDF(b_u, salt = session_id, info = "secagg/v2/self-mask" || u32(u))."""
+    b_u, u = bytes(range(7, 39)), 5
+    key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=SESSION,
+        info=b"secagg/v2/self-mask\x00\x00\x00\x05",
+    ).derive(b_u)
+    stream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update(bytes(40))
+    expected = [int.from_bytes(stream[4 * i : 4 * i + 4], "little") for i in range(10)]
+    assert prg.expand(kdf.self_mask_key(b_u, session_id=SESSION, u=u), 10, 32).tolist() == expected
 
 
 @given(secret=bytes32, session=bytes32, u=client_ids, v=client_ids)
 @settings(max_examples=50)
-def test_pair_mask_seed_is_symmetric(secret: bytes, session: bytes, u: int, v: int) -> None:
-    assert kdf.pair_mask_seed(secret, session_id=session, u=u, v=v) == kdf.pair_mask_seed(
+def test_pair_mask_key_is_symmetric(secret: bytes, session: bytes, u: int, v: int) -> None:
+    assert kdf.pair_mask_key(secret, session_id=session, u=u, v=v) == kdf.pair_mask_key(
         secret, session_id=session, u=v, v=u
     )
 
@@ -90,27 +124,44 @@ def test_share_encryption_key_is_directional(secret: bytes, session: bytes, u: i
 @given(secret=bytes32, session=bytes32, ids=st.lists(client_ids, min_size=3, max_size=3))
 @settings(max_examples=50)
 def test_domain_separation(secret: bytes, session: bytes, ids: list[int]) -> None:
+    """Every key is bound to its session, its ikm, its ids and its purpose."""
     u, v, w = ids
     if len({u, v, w}) < 3:
         u, v, w = 0, 1, 2
     other_secret = bytes([secret[0] ^ 0x80]) + secret[1:]
     other_session = session[:-1] + bytes([session[-1] ^ 1])
     keys_ = [
-        kdf.pair_mask_seed(secret, session_id=session, u=u, v=v),
-        kdf.pair_mask_seed(secret, session_id=session, u=u, v=w),
-        kdf.pair_mask_seed(secret, session_id=session, u=v, v=w),
-        kdf.pair_mask_seed(secret, session_id=other_session, u=u, v=v),
-        kdf.pair_mask_seed(other_secret, session_id=session, u=u, v=v),
-        # Same ids, other purpose: the mask seed and the encryption key must differ.
+        kdf.pair_mask_key(secret, session_id=session, u=u, v=v),
+        kdf.pair_mask_key(secret, session_id=session, u=u, v=w),
+        kdf.pair_mask_key(secret, session_id=session, u=v, v=w),
+        kdf.pair_mask_key(secret, session_id=other_session, u=u, v=v),
+        kdf.pair_mask_key(other_secret, session_id=session, u=u, v=v),
+        # Same ikm and ids, other purpose: the mask key and the encryption keys differ.
         kdf.share_encryption_key(secret, session_id=session, sender=min(u, v), recipient=max(u, v)),
         kdf.share_encryption_key(secret, session_id=session, sender=max(u, v), recipient=min(u, v)),
         kdf.share_encryption_key(secret, session_id=session, sender=u, recipient=w),
         kdf.share_encryption_key(secret, session_id=other_session, sender=u, recipient=v),
-        kdf.share_encryption_key(other_secret, session_id=session, sender=u, recipient=v)
-        if u > v
-        else kdf.share_encryption_key(other_secret, session_id=session, sender=v, recipient=u),
+        kdf.self_mask_key(secret, session_id=session, u=u),
+        kdf.self_mask_key(secret, session_id=session, u=v),
+        kdf.self_mask_key(secret, session_id=other_session, u=u),
+        kdf.self_mask_key(other_secret, session_id=session, u=u),
     ]
     assert len(set(keys_)) == len(keys_)
+
+
+@given(b_u=bytes32, session=bytes32, u=client_ids, v=client_ids)
+@settings(max_examples=50)
+def test_self_mask_key_is_bound_to_session_and_client(
+    b_u: bytes, session: bytes, u: int, v: int
+) -> None:
+    """A seed b_u that ever repeated would still give unrelated masks in another round or for
+    another client; and the self-mask key is not a pair-mask key."""
+    key = kdf.self_mask_key(b_u, session_id=session, u=u)
+    assert (key == kdf.self_mask_key(b_u, session_id=session, u=v)) == (u == v)
+    other_session = bytes([session[0] ^ 1]) + session[1:]
+    assert key != kdf.self_mask_key(b_u, session_id=other_session, u=u)
+    assert key != kdf.pair_mask_key(b_u, session_id=session, u=u, v=u)
+    assert key != b_u
 
 
 @pytest.mark.parametrize(
@@ -126,9 +177,11 @@ def test_domain_separation(secret: bytes, session: bytes, ids: list[int]) -> Non
 )
 def test_kdf_bad_lengths_raise_value_error(secret: bytes, session: bytes) -> None:
     with pytest.raises(ValueError):
-        kdf.derive(secret, session_id=session, purpose=b"p", first=0, second=1)
+        kdf.derive(secret, session_id=session, purpose=b"p", ids=(0, 1))
     with pytest.raises(ValueError):
-        kdf.pair_mask_seed(secret, session_id=session, u=0, v=1)
+        kdf.pair_mask_key(secret, session_id=session, u=0, v=1)
+    with pytest.raises(ValueError):
+        kdf.self_mask_key(secret, session_id=session, u=0)
     with pytest.raises(ValueError):
         kdf.share_encryption_key(secret, session_id=session, sender=0, recipient=1)
 
@@ -189,6 +242,31 @@ def test_agreement_is_symmetric(a: bytes, b: bytes) -> None:
 @settings(max_examples=25)
 def test_real_public_keys_are_valid(secret: bytes) -> None:
     assert keys.is_valid_public(keys.KeyPair.from_secret(secret).public)
+
+
+@given(secret=bytes32, peer=bytes32)
+@settings(max_examples=25)
+def test_public_key_and_fingerprint_are_spec_6_1(secret: bytes, peer: bytes) -> None:
+    """The public key is X25519(secret, 9); fp(pk) = X25519(PROBE, pk) with PROBE = 01 02 ..
+    20; the secret bytes are used unclamped (X25519 clamps them)."""
+    base = X25519PublicKey.from_public_bytes((9).to_bytes(32, "little"))
+    public = keys.KeyPair.from_secret(secret).public
+    assert public == X25519PrivateKey.from_private_bytes(secret).exchange(base)
+    assert keys.KeyPair.from_secret(secret).secret == secret
+    probe = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+    assert keys.fingerprint(public) == probe.exchange(X25519PublicKey.from_public_bytes(public))
+    peer_public = keys.KeyPair.from_secret(peer).public
+    assert keys.agree(secret, peer_public) == X25519PrivateKey.from_private_bytes(secret).exchange(
+        X25519PublicKey.from_public_bytes(peer_public)
+    )
+
+
+def test_canonical_bound() -> None:
+    """SPEC 6.1: read little-endian, a canonical key is < 2^255 - 19."""
+    assert keys.is_canonical((P25519 - 1).to_bytes(32, "little"))
+    assert not keys.is_canonical(P25519.to_bytes(32, "little"))
+    assert not keys.is_canonical((2**255).to_bytes(32, "little"))
+    assert not keys.is_canonical(bytes(31))
 
 
 def test_from_secret_is_deterministic() -> None:
@@ -287,15 +365,18 @@ def test_key_pair_repr_hides_the_secret() -> None:
 # --------------------------------------------------------------------------- aead
 
 KEY = bytes(range(200, 232))
-PLAINTEXT = bytes(range(74))
+PLAINTEXT = bytes(range(80))  # SPEC 6.4: u32(u) || u32(v) || two 36-byte shares
 
 
 def ad(session: bytes = SESSION, sender: int = 3, recipient: int = 5) -> bytes:
     return aead.associated_data(session, sender, recipient)
 
 
-def test_associated_data_layout() -> None:
-    assert ad() == b"secagg/v1/share" + SESSION + b"\x00\x00\x00\x03\x00\x00\x00\x05"
+def test_associated_data_is_spec_6_4() -> None:
+    """ "secagg/v2/share" || session_id || u32(u) || u32(v): 55 bytes."""
+    assert ad() == b"secagg/v2/share" + SESSION + b"\x00\x00\x00\x03\x00\x00\x00\x05"
+    assert len(ad()) == 55
+    assert aead.associated_data(SESSION, 0xFFFFFFFE, 1)[-8:] == bytes.fromhex("fffffffe00000001")
 
 
 @given(key=bytes32, plaintext=st.binary(max_size=200), sender=client_ids, recipient=client_ids)
@@ -307,11 +388,15 @@ def test_aead_round_trip(key: bytes, plaintext: bytes, sender: int, recipient: i
     assert aead.open_(key, ciphertext, data) == plaintext
 
 
-def test_aead_matches_aes_gcm_with_zero_nonce() -> None:
+def test_share_ciphertext_is_aes_256_gcm_with_a_zero_nonce() -> None:
+    """SPEC 6.4: AES-256-GCM, nonce 12 zero bytes; an 80-byte plaintext gives 96 bytes."""
     ciphertext = aead.seal(KEY, PLAINTEXT, ad())
-    # Independent: AES-GCM = CTR keystream from counter block J0 + 1 with J0 = nonce || 1.
+    assert len(ciphertext) == 96
+    assert ciphertext == AESGCM(KEY).encrypt(bytes(12), PLAINTEXT, ad())
+    # Independently of AESGCM: the ciphertext is the CTR keystream from block J0 + 1,
+    # J0 = nonce || 00000001.
     stream = Cipher(algorithms.AES(KEY), modes.CTR(bytes(12) + b"\x00\x00\x00\x02")).encryptor()
-    assert ciphertext[: len(PLAINTEXT)] == stream.update(PLAINTEXT)
+    assert ciphertext[:80] == stream.update(PLAINTEXT)
 
 
 @given(index=st.integers(0, len(PLAINTEXT) + aead.TAG_SIZE - 1), bit=st.integers(0, 7))
@@ -342,6 +427,7 @@ def test_truncated_or_extended_ciphertext_fails(cut: int, extra: bytes) -> None:
         ad(recipient=6),
         ad(sender=5, recipient=3),  # swapped: a ciphertext bounced back to its sender
         ad(sender=3 + (1 << 24)),
+        b"secagg/v1/share" + SESSION + b"\x00\x00\x00\x03\x00\x00\x00\x05",  # version 1
         b"",
         ad()[:-1],
     ],
@@ -365,15 +451,19 @@ def test_wrong_key_fails(position: int, bit: int) -> None:
 def test_authentication_error_is_opaque_value_error() -> None:
     assert issubclass(aead.AuthenticationError, ValueError)
     with pytest.raises(aead.AuthenticationError) as info:
-        aead.open_(KEY, bytes(90), ad())
+        aead.open_(KEY, bytes(96), ad())
     assert KEY.hex()[:8] not in str(info.value)
 
 
-# --------------------------------------------------------------------------- share commitments
+# --------------------------------------------------------------------------- commitments
 
-COMMIT_LABEL = b"secagg/v1/share-commit"
-field_elements = st.one_of(
-    st.integers(0, shamir.PRIME - 1), st.sampled_from([0, 1, (1 << 256) - 1, shamir.PRIME - 1])
+SHARE_LABEL = b"secagg/v2/share-commit"
+SELF_MASK_LABEL = b"secagg/v2/self-mask-commit"
+shares36 = st.one_of(
+    st.binary(min_size=36, max_size=36),
+    st.lists(st.integers(0, shamir.PRIME - 1), min_size=9, max_size=9).map(
+        lambda limbs: b"".join(v.to_bytes(4, "big") for v in limbs)
+    ),
 )
 # The arguments of share_commitment: (session, owner u, holder v, kind, share).
 commitment_inputs = {
@@ -381,46 +471,49 @@ commitment_inputs = {
     "owner": client_ids,
     "holder": client_ids,
     "kind": st.sampled_from([0, 1]),
-    "share": field_elements,
+    "share": shares36,
 }
 
 
-def reference_commitment(session: bytes, owner: int, holder: int, kind: int, share: int) -> bytes:
-    """SHA-256(u16 len(label) | label | session | u32 owner | u32 holder | u8 kind | share 33B),
-    straight from hashlib."""
+def reference_commitment(session: bytes, owner: int, holder: int, kind: int, share: bytes) -> bytes:
+    """SPEC 8.3 with hashlib: SHA-256(u16(len(label)) || label || session_id || u32(u) ||
+    u32(v) || u8(kind) || y (36))."""
     return hashlib.sha256(
-        len(COMMIT_LABEL).to_bytes(2, "big")
-        + COMMIT_LABEL
+        len(SHARE_LABEL).to_bytes(2, "big")
+        + SHARE_LABEL
         + session
-        + struct.pack(">IIB", owner, holder, kind)
-        + share.to_bytes(33, "big")
+        + owner.to_bytes(4, "big")
+        + holder.to_bytes(4, "big")
+        + bytes([kind])
+        + share
     ).digest()
 
 
 def test_share_commitment_known_answer() -> None:
     assert commit.COMMITMENT_SIZE == 32
-    got = commit.share_commitment(SESSION, 3, 7, 1, 0x0102)
-    head = b"\x00\x16" + COMMIT_LABEL + SESSION
-    fields = b"\x00\x00\x00\x03" + b"\x00\x00\x00\x07" + b"\x01" + bytes(31) + b"\x01\x02"
-    assert got == hashlib.sha256(head + fields).digest()
+    share = bytes(range(36))
+    got = commit.share_commitment(SESSION, 3, 7, 1, share)
+    message = b"\x00\x16secagg/v2/share-commit" + SESSION + bytes.fromhex("000000030000000701")
+    assert got == hashlib.sha256(message + share).digest()
     assert len(got) == commit.COMMITMENT_SIZE
 
 
 @given(**commitment_inputs)
 @settings(max_examples=60)
 def test_share_commitment_matches_reference(
-    session: bytes, owner: int, holder: int, kind: int, share: int
+    session: bytes, owner: int, holder: int, kind: int, share: bytes
 ) -> None:
     got = commit.share_commitment(session, owner, holder, kind, share)
     assert got == reference_commitment(session, owner, holder, kind, share)
-    # The wire's ShareKind members are the kind bytes 0 and 1.
+    # The wire's ShareKind members are the kind bytes 0 (KEY) and 1 (SELF_MASK).
     assert commit.share_commitment(session, owner, holder, ShareKind(kind), share) == got
+    assert (ShareKind.KEY, ShareKind.SELF_MASK) == (0, 1)
 
 
 @given(other=st.data(), **commitment_inputs)
 @settings(max_examples=60)
 def test_share_commitment_binds_every_field(
-    session: bytes, owner: int, holder: int, kind: int, share: int, other: st.DataObject
+    session: bytes, owner: int, holder: int, kind: int, share: bytes, other: st.DataObject
 ) -> None:
     """Changing any one of session, owner, holder, kind or share changes the commitment, so a
     commitment cannot be reused for another holder, owner, secret, share or round."""
@@ -428,7 +521,7 @@ def test_share_commitment_binds_every_field(
     session2 = other.draw(bytes32.filter(lambda s: s != session), label="session")
     owner2 = other.draw(client_ids.filter(lambda v: v != owner), label="owner")
     holder2 = other.draw(client_ids.filter(lambda v: v != holder), label="holder")
-    share2 = other.draw(field_elements.filter(lambda v: v != share), label="share")
+    share2 = other.draw(shares36.filter(lambda v: v != share), label="share")
     variants = [
         commit.share_commitment(session2, owner, holder, kind, share),
         commit.share_commitment(session, owner2, holder, kind, share),
@@ -440,27 +533,47 @@ def test_share_commitment_binds_every_field(
     assert len(set(variants)) == len(variants)
 
 
-def test_share_commitment_owner_and_holder_are_ordered() -> None:
-    assert commit.share_commitment(SESSION, 1, 2, 0, 5) != commit.share_commitment(
-        SESSION, 2, 1, 0, 5
+def test_share_commitment_is_not_another_hash() -> None:
+    share = bytes(range(36))
+    got = commit.share_commitment(SESSION, 1, 2, 0, share)
+    assert got != commit.share_commitment(SESSION, 2, 1, 0, share)  # owner, holder ordered
+    assert got != hashlib.sha256(share).digest()
+    assert got != hashing.sha256(
+        b"secagg/v1/share-commit", SESSION, bytes.fromhex("000000010000000200"), share
     )
-    # A commitment is not the plain hash of the share, nor the same under another label.
-    share = 12345
-    assert (
-        commit.share_commitment(SESSION, 1, 2, 0, share)
-        != hashlib.sha256(share.to_bytes(33, "big")).digest()
-    )
-    assert commit.share_commitment(SESSION, 1, 2, 0, share) != hashing.sha256(
-        b"secagg/v1/digest", SESSION, struct.pack(">IIB", 1, 2, 0), share.to_bytes(33, "big")
-    )
+
+
+@given(session=bytes32, owner=client_ids, seed=bytes32)
+@settings(max_examples=50)
+def test_self_mask_commitment_matches_spec_8_3(session: bytes, owner: int, seed: bytes) -> None:
+    """C_b = labeled_sha256("secagg/v2/self-mask-commit", session_id || u32(u) || b_u)."""
+    expected = hashlib.sha256(
+        len(SELF_MASK_LABEL).to_bytes(2, "big")
+        + SELF_MASK_LABEL
+        + session
+        + owner.to_bytes(4, "big")
+        + seed
+    ).digest()
+    got = commit.self_mask_commitment(session, owner, seed)
+    assert got == expected
+    assert got != commit.self_mask_commitment(session, owner ^ 1, seed)
+    assert got != commit.self_mask_commitment(bytes([session[0] ^ 1]) + session[1:], owner, seed)
+    assert got != commit.self_mask_commitment(session, owner, bytes([seed[0] ^ 1]) + seed[1:])
+
+
+def test_self_mask_commitment_known_answer() -> None:
+    got = commit.self_mask_commitment(SESSION, 258, b"\x55" * 32)
+    message = b"\x00\x1asecagg/v2/self-mask-commit" + SESSION + b"\x00\x00\x01\x02"
+    assert got == hashlib.sha256(message + b"\x55" * 32).digest()
 
 
 def test_share_commitments_of_a_real_sharing_are_distinct() -> None:
     """Every (holder, kind) of one sharing commits to a different value: no commitment reveals
     that two shares are equal, and none stands in for another."""
-    rand = bytes(range(256))[: 2 * shamir.rand_size(3)]
-    secrets = [b"\x11" * 32, b"\x22" * 32]
-    key_shares, mask_shares = shamir.share(secrets, range(1, 6), 3, rand)
+    t = 3
+    rand = (bytes(range(256)) * 3)[: shamir.rand_size(t, 2)]
+    ys = shamir.share([b"\x11" * 32, b"\x22" * 32], range(1, 6), t, rand)
+    key_shares, mask_shares = (shamir.encode_shares(y) for y in ys)
     commitments = {
         commit.share_commitment(SESSION, 9, holder, kind, shares[holder])
         for holder in range(5)
@@ -468,7 +581,7 @@ def test_share_commitments_of_a_real_sharing_are_distinct() -> None:
     }
     assert len(commitments) == 10
     # Even equal share values under different holders or kinds give different commitments.
-    same = {commit.share_commitment(SESSION, 9, h, k, 42) for h in range(5) for k in (0, 1)}
+    same = {commit.share_commitment(SESSION, 9, h, k, bytes(36)) for h in range(5) for k in (0, 1)}
     assert len(same) == 10
 
 
@@ -494,10 +607,14 @@ def test_drbg_is_one_stream_whatever_the_chunking(seed: bytes, sizes: list[int])
 
 
 def test_drbg_matches_aes_ctr_reference() -> None:
-    from secagg.crypto.prg import prg_key
-
+    """The stream prg_key(seed', "drbg/" || label) of SPEC 7.1, with seed' the labelled
+    SHA-256 of the user's seed (so any length works): built here from hashlib and HKDF."""
     seed, label = b"reference", b"lbl"
-    key = prg_key(hashing.sha256(b"secagg/drbg-seed", seed), b"drbg/" + label)
+    tag = b"secagg/drbg-seed"
+    hashed = hashlib.sha256(len(tag).to_bytes(2, "big") + tag + seed).digest()
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"secagg/v2/prg/drbg/" + label
+    ).derive(hashed)
     stream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update(bytes(100))
     assert drbg.Drbg(seed, label)(100) == stream
 

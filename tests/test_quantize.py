@@ -1,13 +1,18 @@
-"""Quantization: the overflow guarantee, clipping, round-trip error and unbiased rounding."""
+"""The float layer (SPEC 12): the overflow guarantee, clipping, quantization against a
+step-by-step reference of 12.2, dequantization (12.3), round-trip error and unbiased rounding."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -249,6 +254,120 @@ def test_dequantize_sum_refuses_impossible_totals() -> None:
     assert "201" not in str(info.value)  # no element of the sum in the message
     assert dequantize_sum(np.array([0, 200], dtype=np.uint32), 2, qc).tolist() == [-16.0, 16.0]
     assert dequantize_sum(np.array([], dtype=np.uint32), 2, qc).shape == (0,)
+
+
+# --------------------------------------------------------------------------- SPEC 12.2 reference
+
+
+def spec_uniforms(rounding_seed: bytes, m: int) -> list[float]:
+    """SPEC 12.2 step 3: r_i is element i of the stream prg_key(rounding_seed, "rounding") at
+    b = 64 (SPEC 7.1: AES-256-CTR from block 0 under HKDF(seed, no salt,
+    "secagg/v2/prg/rounding"), 8-byte little-endian words), shifted right by 11 bits;
+    u_i = r_i * 2^-53."""
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"secagg/v2/prg/rounding"
+    ).derive(rounding_seed)
+    stream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor().update(bytes(8 * m))
+    return [
+        (int.from_bytes(stream[8 * i : 8 * i + 8], "little") >> 11) * 2.0**-53 for i in range(m)
+    ]
+
+
+def spec_quantize(x: list[float], c: float, L: int, rounding_seed: bytes) -> tuple[list[int], int]:  # noqa: N803
+    """SPEC 12.2 with Python floats (IEEE float64), step by step."""
+    assert not any(math.isnan(v) for v in x)
+    clipped = sum(1 for v in x if v < -c or v > c)  # step 1: count, then clip
+    u = spec_uniforms(rounding_seed, len(x))
+    q = []
+    for i, v in enumerate(x):
+        s = (max(-c, min(c, v)) / c + 1.0) * (L / 2)  # step 2
+        low = math.floor(s)
+        qi = low + (1 if u[i] < s - low else 0)  # step 4
+        q.append(min(qi, L))
+    return q, clipped
+
+
+@st.composite
+def spec_cases(draw: st.DrawFn) -> tuple[QuantizationConfig, list[float], bytes]:
+    c = draw(st.sampled_from([1.0, 0.5, 3.0, 8.0, 1e-3, 1e6, 0.1]) | st.floats(1e-6, 1e9))
+    L = draw(st.sampled_from([1, 2, 3, 10, 255, 1 << 22, 1 << 53]) | st.integers(1, 1 << 40))  # noqa: N806
+    n = draw(st.integers(1, 4))
+    bits = draw(st.sampled_from([None, 64]))
+    if L == 1 << 53 and n > 1:
+        n = 1
+    qc = QuantizationConfig(
+        num_clients=n,
+        clipping_range=c,
+        quantization_range=L,
+        modulus_range=None if bits is None else 1 << bits,
+    )
+    levels = st.integers(0, L).map(lambda k: k * (2 * c / L) - c)  # exactly on (or near) a level
+    elements = st.one_of(
+        st.floats(-2 * c, 2 * c),
+        levels,
+        st.sampled_from([c, -c, np.inf, -np.inf, 0.0, -0.0, np.nextafter(c, 0), 5e-324]),
+        st.floats(allow_nan=False),
+    )
+    x = draw(st.lists(elements, max_size=40))
+    return qc, x, draw(st.binary(min_size=32, max_size=32))
+
+
+@given(spec_cases())
+@settings(max_examples=200)
+def test_quantize_is_spec_12_2_step_by_step(
+    case: tuple[QuantizationConfig, list[float], bytes],
+) -> None:
+    qc, x, rounding_seed = case
+    got = quantize(np.array(x, dtype=np.float64), qc, rounding_seed)
+    expected, clipped = spec_quantize(x, qc.clipping_range, qc.quantization_range, rounding_seed)
+    assert got.values.tolist() == expected
+    assert got.clipped == clipped
+    assert got.values.dtype == (np.dtype("<u4") if qc.bits <= 32 else np.dtype("<u8"))
+
+
+def test_quantize_known_rounding_draws() -> None:
+    """With L = 2 and c = 1, x = -0.5 is s = 0.5: it rounds up exactly when u_i < 0.5, i.e. when
+    the top bit of the 64-bit word r_i is 0."""
+    qc = QuantizationConfig(num_clients=1, clipping_range=1.0, quantization_range=2)
+    u = spec_uniforms(SEED, 64)
+    got = quantize(np.full(64, -0.5), qc, SEED).values.tolist()
+    assert got == [1 if ui < 0.5 else 0 for ui in u]
+    assert 0 < sum(got) < 64
+
+
+def test_quantize_rounds_up_only_when_u_is_strictly_below_the_fraction() -> None:
+    """SPEC 12.2 step 4 "u_i < s_i - floor(s_i)": with c = 1 and L = 2, x_i = u_i - 1 (exact
+    in float64, u_i being a multiple of 2^-53) gives s_i = u_i, a tie, which rounds down;
+    2^-53 more rounds up."""
+    qc = QuantizationConfig(num_clients=1, clipping_range=1.0, quantization_range=2)
+    u = spec_uniforms(SEED, 64)
+    ties = np.array([ui - 1.0 for ui in u])
+    assert [(xi + 1.0) for xi in ties.tolist()] == u
+    assert quantize(ties, qc, SEED).values.tolist() == [0] * 64
+    above = ties + 2.0**-53
+    assert [(xi + 1.0) - ui for xi, ui in zip(above.tolist(), u, strict=True)] == [2.0**-53] * 64
+    assert quantize(above, qc, SEED).values.tolist() == [1] * 64
+
+
+@given(
+    count=st.integers(1, 50),
+    c=st.floats(1e-3, 1e6),
+    L=st.integers(1, 1 << 30),
+    data=st.data(),
+)
+@settings(max_examples=100)
+def test_dequantize_sum_is_spec_12_3(count: int, c: float, L: int, data: st.DataObject) -> None:  # noqa: N803
+    """T_i * (2c / L) - count * c in float64, and every T_i <= count * L, else refused."""
+    qc = QuantizationConfig(num_clients=count, clipping_range=c, quantization_range=L)
+    dtype = prg.ring_dtype(qc.bits)
+    total = data.draw(st.lists(st.integers(0, count * L), max_size=10))
+    got = dequantize_sum(np.array(total, dtype=dtype), count, qc)
+    assert got.dtype == np.float64
+    assert got.tolist() == [t * (2.0 * c / L) - count * c for t in total]
+    over = [*total, count * L + 1]
+    with pytest.raises(ProtocolAbort) as info:
+        dequantize_sum(np.array(over, dtype=dtype), count, qc)
+    assert info.value.reason is AbortReason.AGGREGATE_OUT_OF_RANGE
 
 
 # --------------------------------------------------------------------------- round trip

@@ -25,7 +25,7 @@ class AuthenticationError(ValueError):
 
 
 def associated_data(session_id: bytes, sender: int, recipient: int) -> bytes:
-    """``"secagg/v1/share" || session_id || uint32(sender) || uint32(recipient)``."""
+    """``"secagg/v2/share" || session_id || uint32(sender) || uint32(recipient)``."""
     return (
         b"secagg/v%d/share" % PROTOCOL_VERSION + session_id + struct.pack(">II", sender, recipient)
     )

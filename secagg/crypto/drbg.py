@@ -2,7 +2,7 @@
 
 ``Drbg(seed, label)`` reads the AES-256-CTR keystream (counter from block 0) keyed by
 ``prg_key(SHA-256(label "secagg/drbg-seed" | seed), "drbg/" || label)``, i.e. HKDF with info
-``"secagg/v1/prg/drbg/" || label`` over the hashed seed (any seed length works). It is
+``"secagg/v2/prg/drbg/" || label`` over the hashed seed (any seed length works). It is
 cryptographically strong *given a secret seed*; with a seed that others know (a test vector,
 ``--seed`` on the command line) everything it produces is public. Production callers leave
 the seed out and get ``os.urandom``.

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -74,6 +75,14 @@ def verify(public: bytes, signature: bytes, label: bytes, *parts: bytes | memory
     return True
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key that appears twice (``json`` would keep the last)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key appears twice in one JSON object")
+    return out
+
+
 class RosterError(ValueError):
     """A roster that cannot be used: unknown ids, malformed or repeated keys, bad file."""
 
@@ -118,10 +127,14 @@ class Roster(Mapping[int, bytes]):
     def load(cls, path: str | os.PathLike[str]) -> Roster:
         """Read ``{"version": 2, "clients": {"0": "<64 hex>", ...}}`` (see :meth:`dump`)."""
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(Path(path).read_text(), object_pairs_hook=_unique_keys)
             clients = data["clients"]
             if data.get("version") != 2 or not isinstance(clients, dict):
                 raise RosterError("roster file must have version 2 and a 'clients' object")
+            # One spelling per id ("0", "1", ...): "00" or "+1" next to "0" or "1" would leave
+            # which key counts to the order of the file.
+            if any(str(int(k)) != k for k in clients):
+                raise RosterError("roster ids must be written as plain decimal numbers")
             mapping = {int(k): bytes.fromhex(v) for k, v in clients.items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise RosterError(f"cannot read roster file {str(path)!r}: {exc}") from None
