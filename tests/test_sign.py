@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from secagg.crypto import sign
-from secagg.crypto.sign import Roster, RosterError, SigningKey, signed_message, verify
+from secagg.crypto.sign import (
+    Roster,
+    RosterError,
+    SigningKey,
+    is_usable_verification_key,
+    signed_message,
+    verify,
+)
 
 SECRET = bytes(range(32))
 LABEL = b"secagg/v2/advertise"
@@ -331,3 +338,40 @@ def test_roster_file_with_extra_fields_and_any_id_order(tmp_path: Path) -> None:
     assert Roster.load(roster_file(tmp_path, content)) == Roster.from_mapping(
         {0: bytes.fromhex(A), 1: bytes.fromhex(B), 2: bytes.fromhex(C)}
     )
+
+
+SMALL_ORDER_AND_NONCANONICAL = [
+    "0100000000000000000000000000000000000000000000000000000000000000",  # identity
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # (0, -1), order 2
+    "0000000000000000000000000000000000000000000000000000000000000000",  # order 4
+    "0000000000000000000000000000000000000000000000000000000000000080",  # order 4
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",  # order 8
+    "0100000000000000000000000000000000000000000000000000000000000080",  # identity, sign bit
+    "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1
+]
+
+
+@pytest.mark.parametrize("key", SMALL_ORDER_AND_NONCANONICAL)
+def test_roster_refuses_keys_anyone_can_sign_for(key: str) -> None:
+    """A small-order key accepts the trivial signature (R = identity, S = 0) on any message:
+    with it in a roster, the server could sign as that client."""
+    public = bytes.fromhex(key)
+    assert not is_usable_verification_key(public)
+    others = tuple(SigningKey.from_secret(bytes([i + 1]) * 32).public for i in range(2))
+    with pytest.raises(RosterError, match="small order"):
+        Roster((*others, public))
+
+
+def test_identity_key_really_verifies_a_forged_signature() -> None:
+    """Why the refusal matters: `cryptography` verifies the trivial signature under the
+    identity key, for any message."""
+    identity = bytes.fromhex(SMALL_ORDER_AND_NONCANONICAL[0])
+    trivial = identity + bytes(32)  # R = identity point, S = 0
+    assert verify(identity, trivial, b"any label", b"any message")
+
+
+@given(st.binary(min_size=32, max_size=32))
+def test_generated_keys_are_usable(secret: bytes) -> None:
+    assert is_usable_verification_key(SigningKey.from_secret(secret).public)

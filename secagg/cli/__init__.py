@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from secagg import __version__
-from secagg.cli import simulate, train
+from secagg.cli import bench, simulate, train
 from secagg.cli.output import quiet_stdout
 from secagg.cli.simulate import make_scenario
 from secagg.errors import SecAggError
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     simulate.add_parser(commands)
     train.add_parser(commands)
+    bench.add_parser(commands)
     return parser
 
 

@@ -50,9 +50,7 @@ def full_suite() -> list[Group]:
             "Complete graph, m = 100,000, 30% dropout after ShareKeys",
             "The paper's hardest case for the server. Targets: one worker within 1.5x of the "
             "floor; two workers at least 1.7x faster than one.",
-            tuple(
-                Point(n, m, 0.3, workers=w) for n in (100, 200, 500) for w in (1, 2)
-            ),
+            tuple(Point(n, m, 0.3, workers=w) for n in (100, 200, 500) for w in (1, 2)),
         ),
         Group(
             "paper_500",

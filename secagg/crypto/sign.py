@@ -83,6 +83,54 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+_P = 2**255 - 19
+
+
+def _small_order_encodings() -> frozenset[bytes]:
+    """The encodings of the 8 points of small order on edwards25519 (RFC 8032), derived here:
+    the identity (0, 1), (0, -1), the two points with y = 0 (x^2 = -1), and the four of order 8,
+    whose doubling has y = 0, so y^2 = (-1 +- sqrt(1 + d)) / d. A key among them verifies
+    forged signatures (R = identity, S = 0 passes for every message), so a roster refuses it.
+    Encodings with y >= p are refused separately, as non-canonical."""
+    d = -121665 * pow(121666, -1, _P) % _P
+    root_minus_one = pow(2, (_P - 1) // 4, _P)
+
+    def sqrt(a: int) -> int | None:  # p = 5 mod 8
+        x = pow(a % _P, (_P + 3) // 8, _P)
+        for candidate in (x, x * root_minus_one % _P):
+            if candidate * candidate % _P == a % _P:
+                return candidate
+        return None
+
+    points = [(0, 1), (0, _P - 1), (root_minus_one, 0), (_P - root_minus_one, 0)]
+    for sign in (1, -1):
+        root = sqrt(1 + d)
+        assert root is not None
+        y = sqrt((-1 + sign * root) * pow(d, -1, _P))
+        if y is None:
+            continue
+        for yy in (y, _P - y):
+            x = sqrt((yy * yy - 1) * pow(d * yy * yy + 1, -1, _P))
+            if x is not None:
+                points += [(x, yy), (_P - x, yy)]
+    return frozenset((y | (x & 1) << 255).to_bytes(32, "little") for x, y in points)
+
+
+_SMALL_ORDER = _small_order_encodings()
+
+
+def is_usable_verification_key(public: bytes) -> bool:
+    """True for a 32-byte Ed25519 key that is canonical (y < p; no sign bit on x = 0) and not
+    of small order: the keys a roster accepts."""
+    if len(public) != PUBLIC_KEY_SIZE:
+        return False
+    y = int.from_bytes(public, "little") & ((1 << 255) - 1)
+    if y >= _P or public in _SMALL_ORDER:
+        return False
+    # x = 0 only for y = +-1 (both small order); a sign bit there is a second spelling of them.
+    return not (public[31] & 0x80 and y in (1, _P - 1))
+
+
 class RosterError(ValueError):
     """A roster that cannot be used: unknown ids, malformed or repeated keys, bad file."""
 
@@ -110,6 +158,11 @@ class Roster(Mapping[int, bytes]):
                 Ed25519PublicKey.from_public_bytes(key)
             except ValueError:
                 raise RosterError(f"roster key of client {i} is not an Ed25519 key") from None
+            if not is_usable_verification_key(key):
+                raise RosterError(
+                    f"roster key of client {i} is non-canonical or of small order: anyone could "
+                    f"sign as that client"
+                )
         if len(set(keys)) != len(keys):
             raise RosterError("roster repeats a verification key")
         object.__setattr__(self, "public_keys", keys)

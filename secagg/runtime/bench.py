@@ -176,7 +176,8 @@ def run_point(point: Point) -> dict[str, Any]:
         "x25519_us": floor.agreement_seconds * 1e6,
         "client_upload_bytes_mean": upload / point.clients,
         "client_download_bytes_mean": download / point.clients,
-        "upload_expansion": upload / point.clients / vector_bytes,
+        # What a client that masked sent in the whole round, as a multiple of its vector.
+        "upload_expansion": upload / max(masking.client_messages, 1) / vector_bytes,
         "peak_rss_bytes": self_rss,
         "children_peak_rss_bytes": child_rss,
         "server_traced_peak_bytes": traced,
