@@ -52,11 +52,13 @@ SECRET = bytes(range(32))
 SESSION = bytes(range(100, 132))
 
 
-def reference_hkdf(ikm: bytes, session: bytes, purpose: bytes, *ids: int) -> bytes:
+def reference_hkdf(
+    ikm: bytes, session: bytes, purpose: bytes, *ids: int, length: int = 32
+) -> bytes:
     """SPEC 6.2, with `cryptography`'s HKDF: salt = session_id, info = "secagg/v2/" || purpose
-    || u32(id_1) || ..., 32 bytes."""
+    || u32(id_1) || ..., 32 bytes (64 for the share-encryption pair)."""
     info = b"secagg/v2/" + purpose + b"".join(i.to_bytes(4, "big") for i in ids)
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=session, info=info).derive(ikm)
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=session, info=info).derive(ikm)
 
 
 def test_purposes_and_info_layout() -> None:
@@ -85,9 +87,14 @@ def test_named_keys_match_spec_6_2(ikm: bytes, session: bytes, u: int, v: int) -
     assert kdf.self_mask_key(ikm, session_id=session, u=u) == reference_hkdf(
         ikm, session, b"self-mask", u
     )
-    assert kdf.share_encryption_key(
-        ikm, session_id=session, sender=u, recipient=v
-    ) == reference_hkdf(ikm, session, b"share-enc", u, v)
+    both = reference_hkdf(ikm, session, b"share-enc", min(u, v), max(u, v), length=64)
+    up, down = both[:32], both[32:]  # k_{min->max}, then k_{max->min}
+    assert kdf.share_encryption_key(ikm, session_id=session, sender=u, recipient=v) == (
+        up if u < v else down
+    )
+    assert kdf.share_encryption_keys(ikm, session_id=session, u=u, v=v) == (
+        (up, down) if u < v else (down, up)
+    )
 
 
 def test_mask_keys_are_the_aes_keys_of_the_mask_streams() -> None:

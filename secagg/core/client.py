@@ -33,7 +33,7 @@ from secagg.config import RoundConfig
 from secagg.core import wire
 from secagg.core.graph import graph_for
 from secagg.crypto import aead, kdf, prg, shamir
-from secagg.crypto.commit import self_mask_commitment, share_commitment
+from secagg.crypto.commit import ShareCommitments, self_mask_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair
 from secagg.crypto.prg import RingArray
 from secagg.crypto.sign import SigningKey, verify
@@ -119,7 +119,8 @@ class Client:
         self._b = rand[64:96]
         self._share_rand = rand[96:]
         self._peers: dict[int, wire.KeyEntry] = {}
-        self._c_shared: dict[int, bytes] = {}  # peer -> KA.agree(c_u^SK, c_v^PK), two rounds
+        self._inbound: dict[int, bytes] = {}  # peer v -> k_{v->u}, for the next round
+        self._commit = ShareCommitments(config.session_id)
         self._forwarded: set[int] = set()  # senders whose shares were forwarded to us
         self._held: dict[int, tuple[bytes, bytes]] = {}  # owner -> (s^SK share, b share)
         self._u2: wire.IdSet | None = None
@@ -233,25 +234,30 @@ class Client:
         key_shares = shamir.encode_shares(ys[0])
         mask_shares = shamir.encode_shares(ys[1])
         sid = cfg.session_id
+        commit = self._commit
         out = []
         commitments = []
+        agreements = []
         for v, key_share, mask_share in zip(holders, key_shares, mask_shares, strict=True):
             commitments.append(
                 (
                     v,
-                    share_commitment(sid, self.id, v, wire.ShareKind.KEY, key_share),
-                    share_commitment(sid, self.id, v, wire.ShareKind.SELF_MASK, mask_share),
+                    commit(self.id, v, wire.ShareKind.KEY, key_share),
+                    commit(self.id, v, wire.ShareKind.SELF_MASK, mask_share),
                 )
             )
             if v == self.id:
                 self._held[v] = (key_share, mask_share)
                 continue
             shared = self._agree(c, self._peers[v].c_public)
-            self._c_shared[v] = shared
-            k = kdf.share_encryption_key(shared, session_id=sid, sender=self.id, recipient=v)
+            agreements.append(shared)
+            outbound, self._inbound[v] = kdf.share_encryption_keys(
+                shared, session_id=sid, u=self.id, v=v
+            )
             plaintext = wire.encode_share_plaintext(self.id, v, key_share, mask_share)
-            out.append((v, aead.seal(k, plaintext, aead.associated_data(sid, self.id, v))))
-        self._require_distinct(c, self._c_shared.values())
+            out.append((v, aead.seal(outbound, plaintext, aead.associated_data(sid, self.id, v))))
+        self._require_distinct(c, agreements)
+        self._c = None  # c_u^SK only served the share-encryption keys
         c_b = self_mask_commitment(sid, self.id, self._b)
         reply = wire.ShareKeys(c_b, tuple(out), tuple(commitments), self._prompt)
         return wire.encode_share_keys(cfg, self.id, reply)
@@ -261,34 +267,31 @@ class Client:
         ciphertext fails or whose shares differ from the commitments it made for us."""
         cfg = self.config
         senders = [e.sender for e in msg.entries]
-        # _c_shared holds exactly the neighbours we sent shares to (never ourselves).
-        if any(u not in self._c_shared for u in senders):
+        # _inbound holds exactly the neighbours we sent shares to (never ourselves).
+        if any(u not in self._inbound for u in senders):
             self._abort(AbortReason.INCONSISTENT_VIEW, "shares forwarded from unknown peers")
         if len(senders) + 1 < cfg.threshold:
             self._abort(AbortReason.BELOW_THRESHOLD, f"only {len(senders) + 1} < t clients left")
         sid = cfg.session_id
+        commit = self._commit
         accused = []
         for e in msg.entries:
             u = e.sender
-            k = kdf.share_encryption_key(
-                self._c_shared[u], session_id=sid, sender=u, recipient=self.id
-            )
+            ad = aead.associated_data(sid, u, self.id)
             try:
-                plaintext = aead.open_(k, e.ciphertext, aead.associated_data(sid, u, self.id))
+                plaintext = aead.open_(self._inbound[u], e.ciphertext, ad)
                 key_share, mask_share = wire.decode_share_plaintext(plaintext, u, self.id)
             except (aead.AuthenticationError, DecodeError):
                 accused.append(u)
                 continue
             if (
-                share_commitment(sid, u, self.id, wire.ShareKind.KEY, key_share) != e.key_commitment
-                or share_commitment(sid, u, self.id, wire.ShareKind.SELF_MASK, mask_share)
-                != e.mask_commitment
+                commit(u, self.id, wire.ShareKind.KEY, key_share) != e.key_commitment
+                or commit(u, self.id, wire.ShareKind.SELF_MASK, mask_share) != e.mask_commitment
             ):
                 accused.append(u)
                 continue
             self._held[u] = (key_share, mask_share)
-        self._c_shared.clear()
-        self._c = None  # c_u^SK only served the share-encryption keys
+        self._inbound.clear()
         self._forwarded = set(senders)
         return wire.encode_share_check(cfg, self.id, wire.ShareCheck(tuple(accused), self._prompt))
 
@@ -422,7 +425,7 @@ class Client:
         self.phase = ClientPhase.ABORTED
         self.abort_reason = reason
         self._held.clear()
-        self._c_shared.clear()
+        self._inbound.clear()
         self._x = np.empty(0, dtype=prg.ring_dtype(self.config.bits))
         self._b = self._share_rand = b""
         self._c = self._s = None

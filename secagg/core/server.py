@@ -38,7 +38,7 @@ from secagg.config import RoundConfig
 from secagg.core import wire
 from secagg.core.graph import graph_for
 from secagg.crypto import kdf, prg, shamir
-from secagg.crypto.commit import COMMITMENT_SIZE, self_mask_commitment, share_commitment
+from secagg.crypto.commit import COMMITMENT_SIZE, ShareCommitments, self_mask_commitment
 from secagg.crypto.keys import KeyAgreementError, KeyPair, fingerprint
 from secagg.crypto.prg import RingArray
 from secagg.crypto.sign import verify
@@ -111,6 +111,7 @@ class Server:
         self.result: Aggregate | None = None
         self.abort: ProtocolAbort | None = None
         self._graph = graph_for(config)
+        self._commit = ShareCommitments(config.session_id)
         self._expected: set[int] = set(range(config.num_clients))
         self._accepted: set[int] = set()
         self._unknown = 0
@@ -297,9 +298,7 @@ class Server:
             wanted = wire.ShareKind.SELF_MASK if peer in self._u3 else wire.ShareKind.KEY
             if kind is not wanted:
                 raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
-            if share_commitment(cfg.session_id, peer, sender, kind, value) != self._commitment(
-                peer, sender, kind
-            ):
+            if self._commit(peer, sender, kind, value) != self._commitment(peer, sender, kind):
                 raise DecodeError(
                     DropReason.BAD_SHARE, f"share of peer {peer} fails its commitment"
                 )

@@ -682,10 +682,8 @@ def decode_unmask_response(data: bytes, config: RoundConfig, sender: int) -> Unm
         if kind not in (ShareKind.KEY, ShareKind.SELF_MASK):
             raise _fail(f"unknown share kind {kind}")
         value = bytes(body[at + 1 : at + 1 + SHARE_SIZE])
-        try:
-            shamir.decode_share(value)
-        except ValueError as exc:
-            raise _fail("share is not a field element") from exc
+        if not shamir.is_share(value):
+            raise _fail("share is not a field element")
         shares.append((peer, ShareKind(kind), value))
     return UnmaskResponse(tuple(shares), prompt)
 
@@ -708,9 +706,6 @@ def decode_share_plaintext(data: bytes, sender: int, recipient: int) -> tuple[by
     if (inner_sender, inner_recipient) != (sender, recipient):
         raise _fail("share plaintext names other parties", DropReason.BAD_CIPHERTEXT)
     key_share, mask_share = data[8 : 8 + SHARE_SIZE], data[8 + SHARE_SIZE :]
-    try:
-        shamir.decode_share(key_share)
-        shamir.decode_share(mask_share)
-    except ValueError as exc:
-        raise _fail("share is not a field element", DropReason.BAD_CIPHERTEXT) from exc
+    if not (shamir.is_share(key_share) and shamir.is_share(mask_share)):
+        raise _fail("share is not a field element", DropReason.BAD_CIPHERTEXT)
     return key_share, mask_share

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import struct
 
+from cryptography.hazmat.primitives import hashes
+
 from secagg.config import PROTOCOL_VERSION
 from secagg.crypto.hashing import sha256
 
@@ -37,6 +39,23 @@ def share_commitment(session_id: bytes, owner: int, holder: int, kind: int, shar
     """The commitment to the ``kind`` share (0: s_u^SK, 1: b_u) of ``owner`` held by ``holder``;
     ``share`` is its 36-byte encoding."""
     return sha256(_SHARE_LABEL, session_id, struct.pack(">IIB", owner, holder, kind), share)
+
+
+class ShareCommitments:
+    """:func:`share_commitment` for one session, many times: the hash of the label and the
+    session id is computed once and copied (a client commits to and checks 4 shares per
+    neighbour, the server checks every share it is returned)."""
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, session_id: bytes) -> None:
+        self._prefix = hashes.Hash(hashes.SHA256())
+        self._prefix.update(len(_SHARE_LABEL).to_bytes(2, "big") + _SHARE_LABEL + session_id)
+
+    def __call__(self, owner: int, holder: int, kind: int, share: bytes) -> bytes:
+        h = self._prefix.copy()
+        h.update(struct.pack(">IIB", owner, holder, kind) + share)
+        return h.finalize()
 
 
 def self_mask_commitment(session_id: bytes, owner: int, seed: bytes) -> bytes:

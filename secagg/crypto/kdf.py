@@ -21,21 +21,31 @@ PURPOSE_PAIR_MASK = b"pair-mask"
 PURPOSE_SELF_MASK = b"self-mask"
 """The AES key of PRG(b_u), the self mask: bound to the session and the client id."""
 PURPOSE_SHARE_ENC = b"share-enc"
-"""The AES-GCM key for the shares u sends to v: directional, ids passed as (sender, recipient)."""
+"""The AES-GCM keys of the share ciphertexts between u and v, both directions from one HKDF."""
+
+
+_PREFIX = b"secagg/v%d/" % PROTOCOL_VERSION
 
 
 def info(purpose: bytes, *ids: int) -> bytes:
     """The HKDF ``info``: ``"secagg/v2/" || purpose || uint32(id)...``."""
-    return b"secagg/v%d/" % PROTOCOL_VERSION + purpose + b"".join(struct.pack(">I", i) for i in ids)
+    return _PREFIX + purpose + struct.pack(f">{len(ids)}I", *ids)
 
 
-def derive(ikm: bytes, *, session_id: bytes, purpose: bytes, ids: tuple[int, ...]) -> bytes:
-    """32 bytes of HKDF-SHA256(ikm, salt=session_id, info=info(purpose, *ids))."""
+def derive(
+    ikm: bytes,
+    *,
+    session_id: bytes,
+    purpose: bytes,
+    ids: tuple[int, ...],
+    length: int = KEY_SIZE,
+) -> bytes:
+    """``length`` bytes of HKDF-SHA256(ikm, salt=session_id, info=info(purpose, *ids))."""
     if len(ikm) != 32 or len(session_id) != 32:
         raise ValueError("ikm and session_id must be 32 bytes")
     return HKDF(
         algorithm=hashes.SHA256(),
-        length=KEY_SIZE,
+        length=length,
         salt=session_id,
         info=info(purpose, *ids),
     ).derive(ikm)
@@ -58,17 +68,30 @@ def self_mask_key(b_u: bytes, *, session_id: bytes, u: int) -> bytes:
     return derive(b_u, session_id=session_id, purpose=PURPOSE_SELF_MASK, ids=(u,))
 
 
-def share_encryption_key(
-    shared_secret: bytes, *, session_id: bytes, sender: int, recipient: int
-) -> bytes:
-    """k_{u->v} = HKDF(KA.agree(c_u^SK, c_v^PK)), one key per direction.
+def share_encryption_keys(
+    shared_secret: bytes, *, session_id: bytes, u: int, v: int
+) -> tuple[bytes, bytes]:
+    """``(k_{u->v}, k_{v->u})`` from KA.agree(c_u^SK, c_v^PK), one key per direction.
 
-    Directional keys mean each key encrypts exactly one message, which is what makes the fixed
-    AES-GCM nonce in :mod:`secagg.crypto.aead` safe.
+    One HKDF with 64 bytes of output over the ids ``(min, max)``: the first 32 bytes are the key
+    from the smaller id to the larger, the next 32 the key back. Directional keys mean each key
+    encrypts exactly one message, which is what makes the fixed AES-GCM nonce in
+    :mod:`secagg.crypto.aead` safe.
     """
-    return derive(
+    low, high = min(u, v), max(u, v)
+    both = derive(
         shared_secret,
         session_id=session_id,
         purpose=PURPOSE_SHARE_ENC,
-        ids=(sender, recipient),
+        ids=(low, high),
+        length=2 * KEY_SIZE,
     )
+    up, down = both[:KEY_SIZE], both[KEY_SIZE:]
+    return (up, down) if u < v else (down, up)
+
+
+def share_encryption_key(
+    shared_secret: bytes, *, session_id: bytes, sender: int, recipient: int
+) -> bytes:
+    """k_{sender->recipient} (:func:`share_encryption_keys`)."""
+    return share_encryption_keys(shared_secret, session_id=session_id, u=sender, v=recipient)[0]

@@ -25,6 +25,7 @@ secret and :class:`InconsistentShares` is raised.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -234,6 +235,15 @@ def encode_shares(ys: Shares) -> list[bytes]:
     """Every share of ``ys`` (shape ``(h, LIMBS)``) as 36 bytes, in one conversion."""
     raw = np.ascontiguousarray(ys, dtype=">u4").tobytes()
     return [raw[i : i + SHARE_SIZE] for i in range(0, len(raw), SHARE_SIZE)]
+
+
+_LIMB_STRUCT = struct.Struct(f">{LIMBS}I")
+
+
+def is_share(data: bytes) -> bool:
+    """True when ``data`` is a 36-byte share encoding with every limb ``< p`` (a fast check:
+    no array is made)."""
+    return len(data) == SHARE_SIZE and max(_LIMB_STRUCT.unpack(data)) < PRIME
 
 
 def decode_share(data: bytes) -> npt.NDArray[np.uint64]:
