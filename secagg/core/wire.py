@@ -101,8 +101,11 @@ class IdSet:
 
     @classmethod
     def of(cls, ids: Iterable[int], num_clients: int) -> IdSet:
+        members = np.fromiter(ids, dtype=np.int64)
+        if members.size and (members.min() < 0 or members.max() >= num_clients):
+            raise ValueError(f"ids must be in [0, {num_clients})")
         bits = np.zeros(num_clients, dtype=bool)
-        bits[np.fromiter(ids, dtype=np.int64)] = True
+        bits[members] = True
         bits.setflags(write=False)
         return cls(np.packbits(bits).tobytes(), num_clients, bits)
 
@@ -417,8 +420,29 @@ LABEL_ADVERTISE = b"secagg/v%d/advertise" % PROTOCOL_VERSION
 LABEL_CONSISTENCY = b"secagg/v%d/consistency" % PROTOCOL_VERSION
 
 
+def _check_signature(config: RoundConfig, signature: bytes) -> bytes:
+    """The signature field as the mode wants it: 64 bytes when malicious, absent otherwise."""
+    if not config.malicious:
+        if signature:
+            raise ValueError("the semi-honest mode carries no signatures")
+        return b""
+    if len(signature) != SIGNATURE_SIZE:
+        raise ValueError("the malicious mode needs a 64-byte signature")
+    return signature
+
+
+def _check_fixed(value: bytes, size: int, what: str) -> bytes:
+    if len(value) != size:
+        raise ValueError(f"{what} must be {size} bytes")
+    return value
+
+
 def encode_advertise_keys(config: RoundConfig, sender: int, msg: AdvertiseKeys) -> bytes:
-    body = msg.c_public + msg.s_public + (msg.signature if config.malicious else b"")
+    body = (
+        _check_fixed(msg.c_public, PUBLIC_KEY_SIZE, "a public key")
+        + _check_fixed(msg.s_public, PUBLIC_KEY_SIZE, "a public key")
+        + _check_signature(config, msg.signature)
+    )
     return envelope(config, MessageType.ADVERTISE_KEYS, sender, SERVER_ID, body)
 
 
@@ -441,9 +465,12 @@ def _key_entry_size(config: RoundConfig) -> int:
 def key_list_body(config: RoundConfig, msg: KeyList) -> bytes:
     parts = [_U32.pack(len(msg.entries))]
     for e in msg.entries:
-        parts.append(_U32.pack(e.client) + e.c_public + e.s_public)
-        if config.malicious:
-            parts.append(e.signature)
+        parts.append(
+            _U32.pack(e.client)
+            + _check_fixed(e.c_public, PUBLIC_KEY_SIZE, "a public key")
+            + _check_fixed(e.s_public, PUBLIC_KEY_SIZE, "a public key")
+            + _check_signature(config, e.signature)
+        )
     return b"".join(parts)
 
 
@@ -480,7 +507,10 @@ def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes
             raise ValueError(f"share ciphertexts are {SHARE_CIPHERTEXT_SIZE} bytes")
         parts.append(_U32.pack(peer) + ciphertext)
     parts.append(_U32.pack(len(msg.commitments)))
-    parts += [_COMMIT_ENTRY.pack(v, ck, cm) for v, ck, cm in msg.commitments]
+    for v, ck, cm in msg.commitments:
+        _check_fixed(ck, COMMITMENT_SIZE, "a commitment")
+        _check_fixed(cm, COMMITMENT_SIZE, "a commitment")
+        parts.append(_COMMIT_ENTRY.pack(v, ck, cm))
     return envelope(config, MessageType.SHARE_KEYS, sender, SERVER_ID, b"".join(parts))
 
 
@@ -511,7 +541,12 @@ def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKey
 def share_forward_body(msg: ShareForward) -> bytes:
     parts = [_U32.pack(len(msg.entries))]
     for e in msg.entries:
-        parts.append(_U32.pack(e.sender) + e.ciphertext + e.key_commitment + e.mask_commitment)
+        parts.append(
+            _U32.pack(e.sender)
+            + _check_fixed(e.ciphertext, SHARE_CIPHERTEXT_SIZE, "a share ciphertext")
+            + _check_fixed(e.key_commitment, COMMITMENT_SIZE, "a commitment")
+            + _check_fixed(e.mask_commitment, COMMITMENT_SIZE, "a commitment")
+        )
     return b"".join(parts)
 
 
@@ -581,6 +616,7 @@ def decode_masked_input(data: bytes, config: RoundConfig, sender: int) -> Masked
     if len(body) != config.dim * config.width:
         raise _fail(f"masked input must be {config.dim * config.width} bytes, got {len(body)}")
     vector: RingArray = np.frombuffer(body, dtype=ring_dtype(config.bits))
+    vector.flags.writeable = False  # a view into the caller's buffer, which may be mutable
     # max() scans without the temporary array that ``vector >> bits`` would allocate.
     if config.bits % 32 and vector.size and int(vector.max()) >> config.bits:
         raise _fail("masked input has elements outside Z_2^b", DropReason.INVALID_CONTENT)
