@@ -7,9 +7,9 @@ prime). The holder with x-coordinate ``x`` (its client id plus one; ``x = 0`` wo
 secret) gets ``y_j = f_j(x)`` for every limb: its share is the 9 values, 36 bytes on the wire
 (``u32`` big-endian each, every one ``< p``).
 
-Why limbs: with p < 2^31 field elements and their products fit numpy's integer and float64
-arithmetic exactly, so evaluation (one matrix product of the holders' Vandermonde matrix and all
-coefficients, through BLAS) and reconstruction (Lagrange coefficients for many holder sets at
+Why limbs: with p < 2^31 field elements and their products fit numpy's uint64 arithmetic
+exactly, so evaluation (a matrix product of the holders' Vandermonde matrix and all
+coefficients) and reconstruction (Lagrange coefficients for many holder sets at
 once) are a handful of numpy operations instead of O(h t) Python big-int multiplications.
 Each limb is an independent perfect t-out-of-h sharing, so any ``t - 1`` shares of a secret are
 independent of it, limb by limb.
@@ -131,21 +131,22 @@ def _vandermonde(x: npt.NDArray[np.uint64], degree: int) -> npt.NDArray[np.uint6
 
 
 def _matmul_mod(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """``a @ b mod p`` for entries ``< p``, exactly, through float64 matrix products.
+    """``a @ b mod p`` for entries ``< p``, exactly, with integer matrix products.
 
-    Each operand is split into 16-bit halves (``< 2^16``, the high half ``< 2^15``), so every
-    product of halves is ``< 2^32`` and a sum of up to 2^20 of them (the inner dimension is at
-    most ``n <= 2^20``) is ``< 2^52``: exact in float64, and BLAS does the work.
+    Each operand is split into 16-bit halves (the high half ``< 2^15``), so every product of
+    halves is ``< 2^32`` and a sum of up to 2^20 of them (the inner dimension is at most
+    ``n <= 2^20``) is ``< 2^52``: no uint64 overflow. numpy's integer matmul runs in this thread
+    (no BLAS thread pool spinning on the other cores of a busy worker).
     """
     if a.shape[1] > 1 << 20:
-        raise ValueError("inner dimension too large for exact float64 products")
+        raise ValueError("inner dimension too large for exact products")
     sixteen = np.uint64(16)
     low = np.uint64(0xFFFF)
-    a1, a0 = (a >> sixteen).astype(np.float64), (a & low).astype(np.float64)
-    b1, b0 = (b >> sixteen).astype(np.float64), (b & low).astype(np.float64)
-    high = (a1 @ b1).astype(np.uint64) % _P
-    middle = ((a1 @ b0) + (a0 @ b1)).astype(np.uint64) % _P
-    bottom = (a0 @ b0).astype(np.uint64) % _P
+    a1, a0 = a >> sixteen, a & low
+    b1, b0 = b >> sixteen, b & low
+    high = (a1 @ b1) % _P
+    middle = ((a1 @ b0) + (a0 @ b1)) % _P
+    bottom = (a0 @ b0) % _P
     # 2^32 = 2 and 2^16 = 2^16 (mod 2^31 - 1); the sum stays below 2^48.
     out: npt.NDArray[np.uint64] = (high * np.uint64(2) + middle * np.uint64(1 << 16) + bottom) % _P
     return out
