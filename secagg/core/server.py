@@ -25,14 +25,15 @@ regenerates every mask it removes in ``workers`` threads, each over its own rang
 
 from __future__ import annotations
 
-import array
 import bisect
 import enum
 import operator
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from secagg.config import RoundConfig
 from secagg.core import wire
@@ -90,12 +91,23 @@ class Aggregate:
 
 @dataclass(slots=True)
 class _Sharing:
-    """What owner u sent in ShareKeys, kept until unmasking."""
+    """What owner u sent in ShareKeys, as arrays (this is O(n k) for the round): the
+    ciphertexts until they are forwarded, the commitments and C_b until unmasking."""
 
-    ciphertexts: dict[int, bytes]
-    holders: array.array[int]
-    blob: bytes  # C_key || C_mask per holder, in holder order
+    peers: list[int]
+    ciphertexts: npt.NDArray[np.uint8] | None  # (peers, 96), dropped once forwarded
+    holders: list[int]
+    commitments: npt.NDArray[np.uint8]  # (holders, 2, 32): C_key, C_mask
     self_mask: bytes  # C_b
+
+
+_FORWARD_RECORD = np.dtype(
+    [
+        ("id", ">u4"),
+        ("ciphertext", "u1", (wire.SHARE_CIPHERTEXT_SIZE,)),
+        ("commitments", "u1", (2, COMMITMENT_SIZE)),
+    ]
+)
 
 
 class Server:
@@ -119,6 +131,11 @@ class Server:
         self._fingerprints: dict[int, tuple[bytes, bytes]] = {}  # for the distinct-keys rule
         self._u1: list[int] = []
         self._u1set: set[int] = set()
+        self._u1_array = np.zeros(0, dtype=np.int64)
+        self._u3_bits = np.zeros(config.num_clients, dtype=bool)
+        # Complete graph: every owner's commitments in one array, rows by owner.
+        self._all_commitments: npt.NDArray[np.uint8] | None = None
+        self._owner_row = np.zeros(0, dtype=np.int64)
         self._sharings: dict[int, _Sharing] = {}
         self._accused: dict[int, frozenset[int]] = {}  # holder -> owners it reported
         self._valid: dict[int, list[int]] = {}  # owner -> holders with valid shares, sorted
@@ -128,9 +145,8 @@ class Server:
         self._signatures: dict[int, bytes] = {}
         # client -> digest of the prompt we sent it this phase; its reply must echo it.
         self._prompts: dict[int, bytes] = {}
-        # secret owner -> {holder: share}
-        self._key_shares: dict[int, dict[int, bytes]] = {}
-        self._mask_shares: dict[int, dict[int, bytes]] = {}
+        # responder -> its UnmaskResponse: owners (sorted) and their shares' limbs
+        self._responses: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]] = {}
 
     # ------------------------------------------------------------------ transport-facing API
 
@@ -238,22 +254,27 @@ class Server:
                 DropReason.PROMPT_MISMATCH, "reply answers a prompt the server did not send"
             )
 
+    def _holders_in_u1(self, u: int) -> npt.NDArray[np.int64]:
+        """H(u) cap U1, sorted: who must get u's shares and commitments."""
+        if self._graph.complete:
+            return self._u1_array
+        return np.asarray([v for v in self._graph.holders(u) if v in self._u1set], dtype=np.int64)
+
     def _on_share_keys(self, sender: int, data: bytes) -> None:
-        msg = wire.decode_share_keys(data, self.config, sender)
+        msg = wire.decode_share_keys_arrays(data, self.config, sender)
         self._check_prompt(sender, msg.prompt)
-        holders = [v for v in self._graph.holders(sender) if v in self._u1set]
-        recipients = [v for v, _ in msg.ciphertexts]
-        if recipients != [v for v in holders if v != sender]:
+        holders = self._holders_in_u1(sender)
+        if not np.array_equal(msg.peers, holders[holders != sender]):
             raise DecodeError(
                 DropReason.INVALID_CONTENT, "shares do not go to exactly the neighbours in U1"
             )
-        if [v for v, _, _ in msg.commitments] != holders:
+        if not np.array_equal(msg.holders, holders):
             raise DecodeError(DropReason.INVALID_CONTENT, "commitments do not cover every holder")
-        # Kept compactly (sorted holder ids + one blob) since this is O(n k) for the round.
         self._sharings[sender] = _Sharing(
-            dict(msg.ciphertexts),
-            array.array("I", holders),
-            b"".join(ck + cm for _, ck, cm in msg.commitments),
+            msg.peers.tolist(),
+            msg.ciphertexts,
+            msg.holders.tolist(),
+            msg.commitments,
             msg.self_mask_commitment,
         )
 
@@ -285,26 +306,51 @@ class Server:
         self._signatures[sender] = msg.signature
 
     def _on_unmask_response(self, sender: int, data: bytes) -> None:
-        cfg = self.config
-        msg = wire.decode_unmask_response(data, cfg, sender)
+        msg = wire.decode_unmask_response_arrays(data, self.config, sender)
         self._check_prompt(sender, msg.prompt)
         assert self._u3 is not None
-        expected = self._held_by(sender)
-        if [z for z, _, _ in msg.shares] != expected:
+        expected = np.asarray(self._held_by(sender), dtype=np.int64)
+        if not np.array_equal(msg.peers, expected):
             raise DecodeError(
                 DropReason.INVALID_CONTENT, "shares are not exactly those the client holds of U2"
             )
-        for peer, kind, value in msg.shares:
-            wanted = wire.ShareKind.SELF_MASK if peer in self._u3 else wire.ShareKind.KEY
-            if kind is not wanted:
-                raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
-            if self._commit(peer, sender, kind, value) != self._commitment(peer, sender, kind):
-                raise DecodeError(
-                    DropReason.BAD_SHARE, f"share of peer {peer} fails its commitment"
-                )
-        for peer, kind, value in msg.shares:
-            book = self._mask_shares if kind is wire.ShareKind.SELF_MASK else self._key_shares
-            book.setdefault(peer, {})[sender] = value
+        wanted = self._u3_bits[msg.peers].astype(np.uint8)  # SELF_MASK = 1 for survivors
+        wrong = np.flatnonzero(msg.kinds != wanted)
+        if wrong.size:
+            peer = int(msg.peers[wrong[0]])
+            raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
+        # One SHA-256 per share, compared with its owner's commitments all at once.
+        committed = self._commitments_for(sender, msg.peers, msg.kinds)
+        commit, size = self._commit, wire.SHARE_SIZE
+        computed = b"".join(
+            commit(int(z), sender, int(kind), msg.encoded[i * size : (i + 1) * size])
+            for i, (z, kind) in enumerate(zip(msg.peers, msg.kinds, strict=True))
+        )
+        if computed != committed:
+            mine = np.frombuffer(computed, dtype=np.uint8).reshape(-1, COMMITMENT_SIZE)
+            theirs = np.frombuffer(committed, dtype=np.uint8).reshape(-1, COMMITMENT_SIZE)
+            first = int(np.flatnonzero((mine != theirs).any(axis=1))[0])
+            peer = int(msg.peers[first])
+            raise DecodeError(DropReason.BAD_SHARE, f"share of peer {peer} fails its commitment")
+        self._responses[sender] = (msg.peers, msg.limbs)
+
+    def _commitments_for(
+        self, holder: int, owners: npt.NDArray[np.int64], kinds: npt.NDArray[np.uint8]
+    ) -> bytes:
+        """The commitments each of ``owners`` made to the ``kinds`` share held by ``holder``,
+        back to back."""
+        if self._all_commitments is not None:
+            # Complete graph: every owner's holders are U1, so the column is the same for all.
+            rows = self._owner_row[owners]
+            column = int(np.searchsorted(self._u1_array, holder))
+            picked: bytes = self._all_commitments[rows, column, kinds].tobytes()
+            return picked
+        parts = []
+        for z, kind in zip(owners.tolist(), kinds.tolist(), strict=True):
+            sharing = self._sharings[z]
+            i = bisect.bisect_left(sharing.holders, holder)
+            parts.append(sharing.commitments[i, kind].tobytes())
+        return b"".join(parts)
 
     # ------------------------------------------------------------------ phase closers
 
@@ -322,6 +368,7 @@ class Server:
             self._drop(u, DropReason.INVALID_CONTENT, "public key repeated in this round")
         self._u1 = [u for u in live if u not in clash]
         self._u1set = set(self._u1)
+        self._u1_array = np.asarray(self._u1, dtype=np.int64)
         self._fingerprints.clear()
         self._require(len(self._u1), f"only {len(self._u1)} clients advertised distinct keys")
         entries = {
@@ -354,27 +401,57 @@ class Server:
 
     def _close_share_keys(self, live: list[int]) -> list[tuple[int, bytes]]:
         # _sharings holds exactly the accepted senders: a rejected ShareKeys is never stored.
+        kind = wire.MessageType.SHARE_FORWARD
+        forwards = (
+            self._forward_complete(live) if self._graph.complete else self._forward_sparse(live)
+        )
         out = []
-        for v in live:
-            entries = []
-            for u in self._forwarded_to(v):
-                sharing = self._sharings[u]
-                i = bisect.bisect_left(sharing.holders, v)
-                start = i * 2 * COMMITMENT_SIZE
-                entries.append(
-                    wire.ForwardEntry(
-                        u,
-                        sharing.ciphertexts[v],
-                        sharing.blob[start : start + COMMITMENT_SIZE],
-                        sharing.blob[start + COMMITMENT_SIZE : start + 2 * COMMITMENT_SIZE],
-                    )
-                )
-            forward = wire.ShareForward(tuple(entries))
-            out.append((v, wire.encode_share_forward(self.config, v, forward)))
+        for v, records in zip(live, forwards, strict=True):
+            body = struct.pack(">I", len(records)) + records.tobytes()
+            out.append((v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)))
         for sharing in self._sharings.values():
-            sharing.ciphertexts.clear()  # O(n k) bytes we no longer need
+            sharing.ciphertexts = None  # O(n k) bytes we no longer need
         self._enter(ServerPhase.SHARE_CHECK, live)
         return out
+
+    def _forward_sparse(self, live: list[int]) -> list[npt.NDArray[np.void]]:
+        """Each client's ShareForward entries, pair by pair (k per client)."""
+        forwards = []
+        for v in live:
+            owners = self._forwarded_to(v)
+            records = np.empty(len(owners), dtype=_FORWARD_RECORD)
+            records["id"] = owners
+            for row, u in enumerate(owners):
+                sharing = self._sharings[u]
+                assert sharing.ciphertexts is not None
+                at = bisect.bisect_left(sharing.peers, v)
+                records["ciphertext"][row] = sharing.ciphertexts[at]
+                records["commitments"][row] = sharing.commitments[
+                    bisect.bisect_left(sharing.holders, v)
+                ]
+            forwards.append(records)
+        return forwards
+
+    def _forward_complete(self, live: list[int]) -> list[npt.NDArray[np.void]]:
+        """Each client's ShareForward entries with the complete graph, client by client in a
+        few array operations: every owner sent to all of U1, so the column of v in owner u's
+        lists is v's position in U1 (minus one in the ciphertexts when u comes before v)."""
+        owners = np.asarray(live, dtype=np.int64)
+        ciphertexts = np.stack([self._sharings[u].ciphertexts for u in live])  # type: ignore[misc]
+        self._all_commitments = np.stack([self._sharings[u].commitments for u in live])
+        self._owner_row = np.full(self.config.num_clients, -1, dtype=np.int64)
+        self._owner_row[owners] = np.arange(len(live))
+        position = np.searchsorted(self._u1_array, owners)  # each owner's place in U1
+        forwards = []
+        for row in range(len(live)):
+            others = np.delete(np.arange(len(live)), row)
+            column = position[row]
+            records = np.empty(len(others), dtype=_FORWARD_RECORD)
+            records["id"] = owners[others]
+            records["ciphertext"] = ciphertexts[others, column - (position[others] < column)]
+            records["commitments"] = self._all_commitments[others, column]
+            forwards.append(records)
+        return forwards
 
     def _close_share_check(self, live: list[int]) -> list[tuple[int, bytes]]:
         """Exclude every owner left with fewer than ``t`` holders of valid shares (itself and
@@ -412,6 +489,7 @@ class Server:
 
     def _close_masked_input(self, live: list[int]) -> list[tuple[int, bytes]]:
         self._u3 = wire.IdSet.of(live, self.config.num_clients)
+        self._u3_bits[live] = True
         body = self._u3.bitmap
         if self.config.malicious:
             kind = wire.MessageType.CONSISTENCY_REQUEST
@@ -453,7 +531,7 @@ class Server:
         survivors = self._u3.ids()
         dropped = [u for u in self._u2.ids() if u not in self._u3]
         sid = cfg.session_id
-        b = self._rebuild(survivors, self._mask_shares, responders, "b_u")
+        b = self._rebuild(survivors, responders, "b_u")
         for u, seed in zip(survivors, b, strict=True):
             if self_mask_commitment(sid, u, seed) != self._sharings[u].self_mask:
                 raise ProtocolAbort(
@@ -466,7 +544,7 @@ class Server:
             for u, seed in zip(survivors, b, strict=True)
         ]
         negate = [True] * len(keys)
-        secrets = self._rebuild(dropped, self._key_shares, responders, "s_u^SK")
+        secrets = self._rebuild(dropped, responders, "s_u^SK")
         for u, secret in zip(dropped, secrets, strict=True):
             pair = KeyPair.from_secret(secret)
             if pair.public != self._keys[u].s_public:
@@ -503,48 +581,45 @@ class Server:
         accused = self._accused.get(v, frozenset())
         return [z for z in self._graph.holders(v) if z in self._u2 and (z == v or z not in accused)]
 
-    def _commitment(self, owner: int, holder: int, kind: wire.ShareKind) -> bytes:
-        sharing = self._sharings[owner]
-        i = bisect.bisect_left(sharing.holders, holder)
-        if i == len(sharing.holders) or sharing.holders[i] != holder:
-            return b""  # defensive: a share without a commitment never matches
-        start = i * 2 * COMMITMENT_SIZE + kind * COMMITMENT_SIZE
-        return sharing.blob[start : start + COMMITMENT_SIZE]
-
-    def _rebuild(
-        self,
-        owners: list[int],
-        book: dict[int, dict[int, bytes]],
-        responders: set[int],
-        what: str,
-    ) -> list[bytes]:
-        """The secret of each owner from the shares of its ``t`` lowest-id responding holders,
-        all owners at once (one Lagrange basis per distinct holder set)."""
+    def _rebuild(self, owners: list[int], responders: set[int], what: str) -> list[bytes]:
+        """The secret of each owner from the shares of its ``t`` lowest-id responding valid
+        holders, all owners at once: the shares are gathered holder by holder, and there is
+        one Lagrange basis per distinct holder set."""
         t = self.config.threshold
         if not owners:
             return []
         xs = np.empty((len(owners), t), dtype=np.int64)
-        ys = np.empty((len(owners), t, shamir.LIMBS), dtype=np.uint64)
+        # holder -> (rows, positions) of the owners it rebuilds
+        uses: dict[int, tuple[list[int], list[int]]] = {}
         for row, u in enumerate(owners):
-            shares = book.get(u, {})
-            holders = [h for h in self._valid.get(u, []) if h in responders and h in shares][:t]
+            holders = [h for h in self._valid.get(u, []) if h in responders][:t]
             if len(holders) < t:
                 raise ProtocolAbort(
                     AbortReason.INSUFFICIENT_SHARES,
                     f"{len(holders)} < t shares of {what} for client {u}",
                 )
-            xs[row] = [h + 1 for h in holders]
-            ys[row] = shamir.decode_shares(b"".join(shares[h] for h in holders), t)
+            xs[row] = holders
+            for j, h in enumerate(holders):
+                rows, positions = uses.setdefault(h, ([], []))
+                rows.append(row)
+                positions.append(j)
+        ys = np.empty((len(owners), t, shamir.LIMBS), dtype=np.uint64)
+        wanted = np.asarray(owners, dtype=np.int64)
+        for h, (rows, positions) in uses.items():
+            peers, limbs = self._responses[h]
+            at = np.searchsorted(peers, wanted[rows])
+            ys[rows, positions] = limbs[at]
+        xs += 1  # x = id + 1
         unique, inverse = np.unique(xs, axis=0, return_inverse=True)
         if len(unique) == 1:
             coefficients = shamir.lagrange_at_zero(tuple(int(x) for x in unique[0]))[None, :]
         else:
             coefficients = shamir.lagrange_batch(unique)
-        limbs = shamir.combine(coefficients[inverse.reshape(-1)], ys)
+        limbs_out = shamir.combine(coefficients[inverse.reshape(-1)], ys)
         out = []
         for row, u in enumerate(owners):
             try:
-                out.append(shamir.limbs_secret(limbs[row]))
+                out.append(shamir.limbs_secret(limbs_out[row]))
             except shamir.InconsistentShares:
                 raise ProtocolAbort(
                     AbortReason.INCONSISTENT_SHARES,
@@ -574,5 +649,5 @@ class Server:
         self._accused.clear()
         self._valid.clear()
         self._signatures.clear()
-        self._key_shares.clear()
-        self._mask_shares.clear()
+        self._responses.clear()
+        self._all_commitments = None

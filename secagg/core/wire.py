@@ -61,6 +61,11 @@ _FORWARD_ENTRY_SIZE = _CT_ENTRY_SIZE + 2 * COMMITMENT_SIZE  # 164
 _SIGNER_ENTRY_SIZE = 4 + SIGNATURE_SIZE  # 68
 _SHARE_ENTRY_SIZE = 4 + 1 + SHARE_SIZE  # 41
 
+# The same entries as numpy records, for decoding a list in one step instead of entry by entry.
+_CT_RECORD = np.dtype([("id", ">u4"), ("ciphertext", "u1", (SHARE_CIPHERTEXT_SIZE,))])
+_COMMIT_RECORD = np.dtype([("id", ">u4"), ("commitments", "u1", (2, COMMITMENT_SIZE))])
+_SHARE_RECORD = np.dtype([("id", ">u4"), ("kind", "u1"), ("limbs", ">u4", (shamir.LIMBS,))])
+
 
 class MessageType(enum.IntEnum):
     """The ``type`` byte, in the order the messages flow."""
@@ -390,6 +395,20 @@ def _ids_at(body: memoryview, count: int, entry_size: int, config: RoundConfig) 
     return ids
 
 
+def _records(
+    body: memoryview, count: int, dtype: np.dtype[np.void], config: RoundConfig
+) -> npt.NDArray[np.void]:
+    """The ``count`` entries after a list's count as records; ids checked in range and order
+    (the rule of :func:`_check_ids`, applied to the whole array at once)."""
+    records = np.frombuffer(body, dtype=dtype, count=count, offset=4)
+    ids = records["id"].astype(np.int64)
+    if count and int(ids.max()) >= config.num_clients:
+        raise _fail(f"client id {int(ids.max())} out of range")
+    if count > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        raise _fail("client ids are not strictly increasing")
+    return records
+
+
 def _check_ids(ids: list[int], config: RoundConfig) -> None:
     previous = -1
     for client in ids:
@@ -514,25 +533,50 @@ def encode_share_keys(config: RoundConfig, sender: int, msg: ShareKeys) -> bytes
     return envelope(config, MessageType.SHARE_KEYS, sender, SERVER_ID, b"".join(parts))
 
 
-def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKeys:
+@dataclass(frozen=True, slots=True)
+class ShareKeysArrays:
+    """A decoded ShareKeys as arrays (what the server keeps): the recipients and their
+    ciphertexts ``(c, 96)``, the holders and their commitments ``(k, 2, 32)``: C_key, C_mask."""
+
+    self_mask_commitment: bytes
+    peers: npt.NDArray[np.int64]
+    ciphertexts: npt.NDArray[np.uint8]
+    holders: npt.NDArray[np.int64]
+    commitments: npt.NDArray[np.uint8]
+    prompt: bytes
+
+
+def decode_share_keys_arrays(data: bytes, config: RoundConfig, sender: int) -> ShareKeysArrays:
     body = open_envelope(data, config, MessageType.SHARE_KEYS, sender, SERVER_ID)
     prompt, body = _read_prompt(body)
     if len(body) < COMMITMENT_SIZE:
         raise _fail("body too short for the self-mask commitment")
     c_b, body = bytes(body[:COMMITMENT_SIZE]), body[COMMITMENT_SIZE:]
     ct_count = _count(body, _CT_ENTRY_SIZE, config.holders - 1, more=True)
-    peers = _ids_at(body, ct_count, _CT_ENTRY_SIZE, config)
-    ciphertexts = tuple(
-        (peer, bytes(body[4 + i * _CT_ENTRY_SIZE + 4 : 4 + (i + 1) * _CT_ENTRY_SIZE]))
-        for i, peer in enumerate(peers)
-    )
+    cts = _records(body, ct_count, _CT_RECORD, config)
     rest = body[4 + ct_count * _CT_ENTRY_SIZE :]
     commit_count = _count(rest, _COMMIT_ENTRY.size, config.holders)
-    _ids_at(rest, commit_count, _COMMIT_ENTRY.size, config)
-    commitments = tuple(
-        _COMMIT_ENTRY.unpack_from(rest, 4 + i * _COMMIT_ENTRY.size) for i in range(commit_count)
+    commits = _records(rest, commit_count, _COMMIT_RECORD, config)
+    return ShareKeysArrays(
+        c_b,
+        cts["id"].astype(np.int64),
+        np.ascontiguousarray(cts["ciphertext"]),
+        commits["id"].astype(np.int64),
+        np.ascontiguousarray(commits["commitments"]),
+        prompt,
     )
-    return ShareKeys(c_b, ciphertexts, commitments, prompt)
+
+
+def decode_share_keys(data: bytes, config: RoundConfig, sender: int) -> ShareKeys:
+    msg = decode_share_keys_arrays(data, config, sender)
+    ciphertexts = tuple(
+        (int(peer), ct.tobytes()) for peer, ct in zip(msg.peers, msg.ciphertexts, strict=True)
+    )
+    commitments = tuple(
+        (int(holder), c[0].tobytes(), c[1].tobytes())
+        for holder, c in zip(msg.holders, msg.commitments, strict=True)
+    )
+    return ShareKeys(msg.self_mask_commitment, ciphertexts, commitments, msg.prompt)
 
 
 # --------------------------------------------------------------------------- share_check
@@ -706,22 +750,41 @@ def encode_unmask_response(config: RoundConfig, sender: int, msg: UnmaskResponse
     return envelope(config, MessageType.UNMASK_RESPONSE, sender, SERVER_ID, b"".join(parts))
 
 
-def decode_unmask_response(data: bytes, config: RoundConfig, sender: int) -> UnmaskResponse:
+@dataclass(frozen=True, slots=True)
+class ShareList:
+    """A decoded UnmaskResponse as arrays (what the server keeps): the owners (sorted), the
+    kinds, and the shares as field elements ``(count, LIMBS)``."""
+
+    peers: npt.NDArray[np.int64]
+    kinds: npt.NDArray[np.uint8]
+    limbs: npt.NDArray[np.uint64]
+    encoded: bytes = field(repr=False)
+    """The shares' 36-byte encodings, back to back (what the commitments hash)."""
+    prompt: bytes
+
+
+def decode_unmask_response_arrays(data: bytes, config: RoundConfig, sender: int) -> ShareList:
     body = open_envelope(data, config, MessageType.UNMASK_RESPONSE, sender, SERVER_ID)
     prompt, body = _read_prompt(body)
     count = _count(body, _SHARE_ENTRY_SIZE, config.holders)
-    peers = _ids_at(body, count, _SHARE_ENTRY_SIZE, config)
-    shares = []
-    for i, peer in enumerate(peers):
-        at = 4 + i * _SHARE_ENTRY_SIZE + 4
-        kind = body[at]
-        if kind not in (ShareKind.KEY, ShareKind.SELF_MASK):
-            raise _fail(f"unknown share kind {kind}")
-        value = bytes(body[at + 1 : at + 1 + SHARE_SIZE])
-        if not shamir.is_share(value):
-            raise _fail("share is not a field element")
-        shares.append((peer, ShareKind(kind), value))
-    return UnmaskResponse(tuple(shares), prompt)
+    records = _records(body, count, _SHARE_RECORD, config)
+    kinds = np.ascontiguousarray(records["kind"])
+    if count and int(kinds.max()) > ShareKind.SELF_MASK:
+        raise _fail(f"unknown share kind {int(kinds.max())}")
+    limbs = np.ascontiguousarray(records["limbs"]).astype(np.uint64)
+    if count and int(limbs.max()) >= shamir.PRIME:
+        raise _fail("share is not a field element")
+    encoded = np.ascontiguousarray(records["limbs"]).tobytes()
+    return ShareList(records["id"].astype(np.int64), kinds, limbs, encoded, prompt)
+
+
+def decode_unmask_response(data: bytes, config: RoundConfig, sender: int) -> UnmaskResponse:
+    msg = decode_unmask_response_arrays(data, config, sender)
+    shares = tuple(
+        (int(peer), ShareKind(int(kind)), msg.encoded[i * SHARE_SIZE : (i + 1) * SHARE_SIZE])
+        for i, (peer, kind) in enumerate(zip(msg.peers, msg.kinds, strict=True))
+    )
+    return UnmaskResponse(shares, msg.prompt)
 
 
 # --------------------------------------------------------------------------- share plaintext
