@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SecAggError as exc:
         sys.stderr.write(f"secagg: {exc}\n")
         return EXIT_USAGE
+    except MemoryError:  # the preflight estimate was too optimistic for this machine
+        sys.stderr.write("secagg: out of memory; use a smaller --dim or fewer --clients\n")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("secagg: interrupted\n")
         return EXIT_INTERRUPTED
