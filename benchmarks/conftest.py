@@ -3,38 +3,11 @@ same `cryptography` install, measured in the same run."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from secagg.runtime.floor import keystream_seconds, x25519_seconds
 
-
-def keystream_seconds(nbytes: int, repeats: int = 20) -> float:
-    """Best-of-``repeats`` time to produce ``nbytes`` of AES-256-CTR keystream into a reused
-    buffer: the floor any AES-CTR PRG on this machine can reach."""
-    zeros = bytes(nbytes)
-    out = bytearray(nbytes + 15)
-    best = float("inf")
-    for _ in range(repeats):
-        encryptor = Cipher(algorithms.AES(bytes(32)), modes.CTR(bytes(16))).encryptor()
-        start = time.perf_counter()
-        encryptor.update_into(zeros, out)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def x25519_seconds(repeats: int = 200) -> float:
-    """Best time of one raw X25519 agreement (fixed public test keys): the other cost that no
-    implementation of the protocol can avoid, two agreements per ordered pair of clients."""
-    private = X25519PrivateKey.from_private_bytes(bytes(range(32)))
-    peer = X25519PrivateKey.from_private_bytes(bytes(range(1, 33))).public_key()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        private.exchange(peer)
-        best = min(best, time.perf_counter() - start)
-    return best
+__all__ = ["keystream_seconds", "report_ratio", "x25519_seconds"]
 
 
 _RATIOS: list[str] = []

@@ -16,7 +16,10 @@ DIM = 100_000
 def test_full_round(benchmark: Any) -> None:
     inputs = [np.full(DIM, u, dtype=np.uint32) for u in range(N)]
     result = benchmark.pedantic(
-        simulate_round, args=(inputs,), kwargs={"threshold": N // 2 + 1, "seed": 1}, rounds=3
+        simulate_round,
+        args=(inputs,),
+        kwargs={"threshold": N // 2 + 1, "seed": 1, "workers": 1},
+        rounds=3,
     )
     # Every client expands one self mask and N-1 pairwise masks; the server N self masks.
     floor = keystream_seconds(4 * DIM) * (N * N + N)
