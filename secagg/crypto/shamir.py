@@ -122,33 +122,46 @@ def share(secrets: Sequence[bytes], xs: Sequence[int], threshold: int, rand: byt
 
 
 def _vandermonde(x: npt.NDArray[np.uint64], degree: int) -> npt.NDArray[np.uint64]:
-    """``V[i, d] = x_i^d mod p`` for ``d < degree``."""
+    """``V[i, d] = x_i^d mod p`` for ``d < degree``, by doubling: the columns ``[k, 2k)`` are
+    the columns ``[0, k)`` times ``x^k`` (a handful of array operations, not one per degree)."""
     powers = np.empty((x.size, degree), dtype=np.uint64)
     powers[:, 0] = 1
-    for d in range(1, degree):
-        powers[:, d] = powers[:, d - 1] * x % _P
+    filled = 1
+    step = x % _P  # x^filled
+    while filled < degree:
+        count = min(filled, degree - filled)
+        powers[:, filled : filled + count] = powers[:, :count] * step[:, None] % _P
+        filled += count
+        step = step * step % _P
     return powers
 
 
 def _matmul_mod(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """``a @ b mod p`` for entries ``< p``, exactly, with integer matrix products.
 
-    Each operand is split into 16-bit halves (the high half ``< 2^15``), so every product of
-    halves is ``< 2^32`` and a sum of up to 2^20 of them (the inner dimension is at most
-    ``n <= 2^20``) is ``< 2^52``: no uint64 overflow. numpy's integer matmul runs in this thread
-    (no BLAS thread pool spinning on the other cores of a busy worker).
+    ``b`` is split into 16-bit halves: every product with an entry of ``a`` is ``< 2^47``, and a
+    sum of up to 2^17 of them stays below 2^64. Longer sums split ``a`` too (products of halves
+    ``< 2^32``, sums of up to 2^20 of them ``< 2^52``). numpy's integer matmul runs in this
+    thread: no BLAS thread pool spinning on the other cores of a busy worker.
     """
-    if a.shape[1] > 1 << 20:
+    inner = a.shape[1]
+    if inner > 1 << 20:
         raise ValueError("inner dimension too large for exact products")
     sixteen = np.uint64(16)
     low = np.uint64(0xFFFF)
-    a1, a0 = a >> sixteen, a & low
     b1, b0 = b >> sixteen, b & low
-    high = (a1 @ b1) % _P
+    if inner <= 1 << 17:
+        high = (a @ b1) % _P
+        bottom = (a @ b0) % _P
+        # 2^16 * high + bottom < 2^47 + 2^31: no overflow.
+        out: npt.NDArray[np.uint64] = (high * np.uint64(1 << 16) + bottom) % _P
+        return out
+    a1, a0 = a >> sixteen, a & low
+    top = (a1 @ b1) % _P
     middle = ((a1 @ b0) + (a0 @ b1)) % _P
     bottom = (a0 @ b0) % _P
     # 2^32 = 2 and 2^16 = 2^16 (mod 2^31 - 1); the sum stays below 2^48.
-    out: npt.NDArray[np.uint64] = (high * np.uint64(2) + middle * np.uint64(1 << 16) + bottom) % _P
+    out = (top * np.uint64(2) + middle * np.uint64(1 << 16) + bottom) % _P
     return out
 
 
