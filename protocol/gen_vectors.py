@@ -1476,18 +1476,18 @@ def sign_file() -> Json:
     s_value = int.from_bytes(adv_sig[32:], "little")
     non_canonical = adv_sig[:32] + (s_value + ED25519_L).to_bytes(32, "little")
     invalid = [
-        ("verify_bad_flipped_signature_bit", keys[0].public, flip(adv_sig, 10), adv_msg),
-        ("verify_bad_flipped_s_bit", keys[0].public, flip(adv_sig, 40), adv_msg),
-        ("verify_bad_other_key", keys[1].public, adv_sig, adv_msg),
-        ("verify_bad_other_label", keys[0].public, adv_sig,
+        ("signature_bad_flipped_signature_bit", keys[0].public, flip(adv_sig, 10), adv_msg),
+        ("signature_bad_flipped_s_bit", keys[0].public, flip(adv_sig, 40), adv_msg),
+        ("signature_bad_other_key", keys[1].public, adv_sig, adv_msg),
+        ("signature_bad_other_label", keys[0].public, adv_sig,
          signed_message(V + b"consistency", *adv_parts)),
-        ("verify_bad_other_session", keys[0].public, adv_sig,
+        ("signature_bad_other_session", keys[0].public, adv_sig,
          signed_message(V + b"advertise", other_sid, *adv_parts[1:])),
-        ("verify_bad_other_client", keys[0].public, adv_sig,
+        ("signature_bad_other_client", keys[0].public, adv_sig,
          signed_message(V + b"advertise", sid, u32(6), c_pub, s_pub)),
-        ("verify_bad_s_plus_l", keys[0].public, non_canonical, adv_msg),
-        ("verify_bad_zero_signature", keys[0].public, bytes(64), adv_msg),
-        ("verify_bad_63_bytes", keys[0].public, adv_sig[:63], adv_msg),
+        ("signature_bad_s_plus_l", keys[0].public, non_canonical, adv_msg),
+        ("signature_bad_zero_signature", keys[0].public, bytes(64), adv_msg),
+        ("signature_bad_63_bytes", keys[0].public, adv_sig[:63], adv_msg),
     ]  # fmt: skip
     verify_cases: list[Json] = []
     for name, public, sig, msg in invalid:
