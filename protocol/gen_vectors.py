@@ -114,12 +114,22 @@ RULES: list[tuple[str, str, str]] = [
     ("4.check6-type", "rule", "the expected type (unknown values too), else "
      "UNEXPECTED_MESSAGE"),
     ("4.check7-channel", "rule", "header sender/recipient = the channel's, else MISADDRESSED"),
+    (
+        "4.decode-failed-order",
+        "unobservable",
+        "the order among checks 1-4, and 'before any hashing': all four give DECODE_FAILED",
+    ),
     ("5.1.max-body", "rule", "max_body(type) of the table in 5.1, per mode and graph"),
     ("5.2.list-count", "rule", "list rule 1: 4 bytes for the count"),
     ("5.2.list-cap", "rule", "list rule 2: count <= the list's cap"),
     ("5.2.list-length", "rule", "list rule 3: exactly (or at least, when a field follows) "
      "4 + count * entry_size"),
     ("5.2.list-ids", "rule", "list rule 4: ids < n and strictly increasing"),
+    (
+        "5.2.list-rule-order",
+        "unobservable",
+        "the order of the four list rules: all give DECODE_FAILED",
+    ),
     ("5.3.reply-prompt-field", "rule", "a reply body starts with the 32-byte prompt echo; "
      "shorter is DECODE_FAILED; the decoder does not compare it"),
     ("5.3.echo", "MUST", "the server drops a reply whose echo differs from the digest of the "
@@ -192,6 +202,11 @@ RULES: list[tuple[str, str, str]] = [
      "with INVALID_MESSAGE (every prompt type)"),
     ("10.1.client-answers-once", "rule", "a prompt for a round already answered fails to "
      "decode: INVALID_MESSAGE"),
+    (
+        "10.1.client-silent-after-abort",
+        "rule",
+        "an aborted client sends nothing, whatever it is sent",
+    ),
     ("10.1.client-checks-before-agreements", "rule", "a client's checks on a prompt run "
      "before any key agreement of that round"),
     ("10.1.client-no-copy", "unobservable", "a live client's state cannot be copied "
@@ -215,6 +230,11 @@ RULES: list[tuple[str, str, str]] = [
     ("10.3.client-check-repeated", "rule", "key list check 5: a key repeated among the 2|E| "
      "keys (bytes) is INCONSISTENT_VIEW"),
     ("10.3.client-check-order", "rule", "the five key-list checks in this order"),
+    (
+        "10.3.signature-entry-order",
+        "unobservable",
+        "check 4 'in entry order': any failing entry gives the same BAD_SIGNATURE",
+    ),
     ("10.3.key-agreement", "rule", "agreements in increasing order; a failure is "
      "KEY_AGREEMENT_FAILED"),
     ("10.3.agreements-distinct", "rule", "after all agreements: two equal, or one equal to "
@@ -225,6 +245,11 @@ RULES: list[tuple[str, str, str]] = [
      "INVALID_CONTENT"),
     ("10.3.server-holders", "MUST", "commitment holders exactly H(u) ∩ U1, else "
      "INVALID_CONTENT"),
+    (
+        "10.3.server-rule-order",
+        "unobservable",
+        "server rule 1 before rule 2: both give INVALID_CONTENT",
+    ),
     ("10.3.share-forward", "rule", "closing: SHARE_FORWARD to each accepted v with every "
      "accepted u ∈ N(v)"),
     ("10.4.client-check-senders", "rule", "forward check 1: a sender u did not send shares to "
@@ -251,6 +276,11 @@ RULES: list[tuple[str, str, str]] = [
     ("10.5.agreements", "rule", "s agreements: a failure is KEY_AGREEMENT_FAILED; equal ones "
      "INCONSISTENT_VIEW"),
     ("10.5.masked-input", "rule", "y_u = x_u + PRG(b_u) + sum_{v ∈ P} ±PRG(s_{u,v})"),
+    (
+        "10.5.forget-secrets",
+        "unobservable",
+        "the client forgets x_u, b_u and s_u^SK once it has masked",
+    ),
     ("10.5.server-sum", "rule", "the server sums the accepted masked inputs; U3"),
     ("10.6.survivor-member", "rule", "survivor rule 1: v ∉ U3 is INCONSISTENT_VIEW"),
     ("10.6.survivor-subset", "rule", "survivor rule 2: U3 ⊄ U2 is INCONSISTENT_VIEW"),
@@ -271,6 +301,11 @@ RULES: list[tuple[str, str, str]] = [
      "(membership, then signature)"),
     ("10.7.consistency-count", "MUST", "t signers in H(z) for each owner revealed, else "
      "CONSISTENCY_CHECK_FAILED"),
+    (
+        "10.7.consistency-owner-order",
+        "unobservable",
+        "the owners checked 'in increasing order': the abort names no owner",
+    ),
     ("10.7.response", "rule", "one entry per owner z ∈ U2 whose shares v holds: SELF_MASK for "
      "U3, KEY otherwise"),
     ("10.7.server-owners", "MUST", "the owners are exactly Z(v), else INVALID_CONTENT"),
@@ -282,6 +317,11 @@ RULES: list[tuple[str, str, str]] = [
     ("10.8.holders-used", "rule", "the t lowest-id members of V(z) ∩ U4 rebuild z's secret"),
     ("10.8.insufficient", "rule", "step 1: fewer than t holders for z ∈ U3 is "
      "INSUFFICIENT_SHARES"),
+    (
+        "10.8.insufficient-owner-order",
+        "unobservable",
+        "step 1 'in increasing order': INSUFFICIENT_SHARES names no owner",
+    ),
     ("10.8.limbs", "rule", "step 2: the first z whose limbs are out of range is "
      "INCONSISTENT_SHARES"),
     ("10.8.self-mask-commitment", "MUST", "step 3: the rebuilt b_z matches C_b, else "
@@ -3522,7 +3562,10 @@ def run_round(sc: Scenario) -> tuple[Json, Server]:
             else:
                 v = item.recipient
                 prompts.pop(v, None)
-                if v not in aborted and not silent(v, r):
+                if v in aborted:
+                    # An aborted client sends nothing, whatever it is sent (SPEC 10.1).
+                    events.append({"step": "client_silent", "round": round_name, "client": v})
+                elif not silent(v, r):
                     act(v, r, data)
 
     for r, name in enumerate(names):
@@ -4651,6 +4694,30 @@ def round_table(ps: dict[str, Party]) -> list[Scenario]:
         ["10.1.client-answers-once"],
         "client 0 receives its key list a second time after answering it",
         inject=[Inject(SK, "last", SERVER, 0, lambda n: n.seen[down(SK, 0)])],
+        completes=True,
+    )
+
+    row(
+        "round_bad_aborted_client_stays_silent",
+        "semi5",
+        (CLIENT, A.INVALID_MESSAGE, 0),
+        ["10.1.client-silent-after-abort", "10.1.client-invalid-message"],
+        "0 aborts on a truncated key list; a forward sent to it afterwards gets no answer",
+        edits=lambda n: {down(SK, 0): lambda d: d[:-1]},
+        inject=[Inject(SC, "first", SERVER, 0, lambda n: n.seen[down(SC, 1)])],
+        completes=True,
+    )
+    row(
+        "round_bad_key_list_omits_peer",
+        "semi5",
+        (DROP, D.INVALID_CONTENT, 0),
+        ["10.3.share-keys", "10.3.server-peers"],
+        "the key list to 0 omits 4 (and 0's echo is put back): 0 shares among the ids it was "
+        "sent, so its SHARE_KEYS has no ciphertext for 4 and the server drops it",
+        edits=lambda n: {
+            down(SK, 0): n.key_list(0, lambda es: [e for e in es if e.client != 4]),
+            up(SK, 0): n.restore_echo(SK, 0),
+        },
         completes=True,
     )
 
@@ -6079,6 +6146,22 @@ def round_file() -> Json:
     cases = [round_case(sc) for sc in round_table(ps)]
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names))
+    # Each distinct message is stored once, under its SHA-256; transcripts name it.
+    messages: dict[str, str] = {}
+
+    def ref(data: str) -> str:
+        digest = plain_sha256(bytes.fromhex(data))
+        messages[digest] = data
+        return digest
+
+    for case in cases:
+        for event in case["transcript"]:
+            if event["step"] != "message":
+                continue
+            event["message_sha256"] = ref(event.pop("message"))
+            if "delivered" in event:
+                arrived = event.pop("delivered")
+                event["delivered_sha256"] = None if arrived is None else ref(arrived)
     return {
         "version": PROTOCOL_VERSION,
         "description": (
@@ -6092,7 +6175,10 @@ def round_file() -> Json:
             "'order'), then the server closes the round. transcript, in order: 'message' "
             "(round, type, sender, recipient, bytes as sent; 'delivered' when the network "
             "altered it, null when it was lost; 'injected' for bytes no party of the round "
-            "sent - to the server, or to a client, which handles it at once), 'advance' (the "
+            "sent - to the server, or to a client, which handles it at once; the bytes are in "
+            "'messages' under the SHA-256 that message_sha256 and delivered_sha256 give), "
+            "'client_silent' (a prompt reached an aborted client, which sends nothing), "
+            "'advance' (the "
             "server closes the round; its prompts follow as messages, in the order it sends "
             "them), 'client_abort' and 'server_abort' (with the culprit of "
             "INCONSISTENT_SHARES). drops: the server's DropReason records in order; result: "
@@ -6105,6 +6191,7 @@ def round_file() -> Json:
             "V(z) ∩ U4), their Lagrange coefficients and shares."
         ),
         "parties": {name: p.to_json() for name, p in ps.items()},
+        "messages": messages,
         "cases": cases,
     }
 

@@ -53,6 +53,7 @@ from secagg.errors import (
     DecodeError,
     DropReason,
     ProtocolAbort,
+    StateError,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,6 +259,17 @@ def test_cases_are_named_marked_and_tagged() -> None:
         elif "success" in case:
             assert case["success"] is True
         assert set(case.get("rules", [])) <= gen_vectors.RULE_IDS
+
+
+def test_round_messages_are_all_used() -> None:
+    used = set()
+    for case in cases("round.json"):
+        for step in case["transcript"]:
+            if step["step"] == "message":
+                used.add(step["message_sha256"])
+                if step.get("delivered_sha256"):
+                    used.add(step["delivered_sha256"])
+    assert used == set(load("round.json")["messages"])
 
 
 def test_every_observable_rule_has_a_case() -> None:
@@ -888,6 +900,23 @@ def client_input(cfg: RoundConfig, client: Json) -> Any:
     return x
 
 
+def message(digest: str | None) -> bytes | None:
+    """The bytes stored under ``digest`` in round.json's message table."""
+    if digest is None:
+        return None
+    data = unhex(load("round.json")["messages"][digest])
+    assert hashlib.sha256(data).hexdigest() == digest
+    return data
+
+
+def sent_and_delivered(step: Json) -> tuple[bytes, bytes | None]:
+    data = message(step["message_sha256"])
+    assert data is not None
+    if "delivered_sha256" in step:
+        return data, message(step["delivered_sha256"])
+    return data, data
+
+
 def replay(case: Json) -> tuple[Server, dict[int, AbortReason], RoundConfig, Json]:
     """Drive fresh clients and a server through the transcript, checking every message the
     library produces against the recorded bytes."""
@@ -906,9 +935,7 @@ def replay(case: Json) -> tuple[Server, dict[int, AbortReason], RoundConfig, Jso
     for i, step in enumerate(steps):
         kind = step["step"]
         if kind == "message":
-            data = unhex(step["message"])
-            arrived = step["delivered"] if "delivered" in step else step["message"]
-            delivered = None if arrived is None else unhex(arrived)
+            data, delivered = sent_and_delivered(step)
             if step.get("injected"):
                 if step["recipient"] == SERVER:
                     server.receive(step["sender"], data)
@@ -949,6 +976,11 @@ def replay(case: Json) -> tuple[Server, dict[int, AbortReason], RoundConfig, Jso
             assert client_info.value.reason is AbortReason[step["reason"]]
             assert int(client_info.value.reason) == step["reason_code"]
             aborts[u] = client_info.value.reason
+        elif kind == "client_silent":
+            u = step["client"]
+            assert u in aborts
+            with pytest.raises(StateError):
+                clients[u].handle(prompts.pop(u))
         else:
             assert kind == "server_abort" and steps[i - 1]["step"] == "advance"
     assert not pending
@@ -1002,9 +1034,9 @@ def delivered(case: Json, type_name: str) -> dict[tuple[int, int], bytes]:
     out = {}
     for step in case["transcript"]:
         if step["step"] == "message" and step["type"] == type_name:
-            data = step["delivered"] if "delivered" in step else step["message"]
+            _, data = sent_and_delivered(step)
             if data is not None:
-                out[(step["sender"], step["recipient"])] = unhex(data)
+                out[(step["sender"], step["recipient"])] = data
     return out
 
 
@@ -1020,13 +1052,12 @@ def test_round_prompt_echo(case: Json) -> None:
     for step in case["transcript"]:
         if step["step"] != "message":
             continue
-        message = unhex(step["message"])
-        arrived = step["delivered"] if "delivered" in step else step["message"]
+        data, arrived = sent_and_delivered(step)
         if step["sender"] == SERVER and step["recipient"] != SERVER:
             if not step.get("injected"):
-                sent[(step["round"], step["recipient"])] = message
+                sent[(step["round"], step["recipient"])] = data
             if arrived is not None:
-                got[(step["round"], step["recipient"])] = unhex(arrived)
+                got[(step["round"], step["recipient"])] = arrived
             continue
         kind = wire.MessageType[step["type"]] if step["type"] else None
         if kind not in gen_vectors.REPLY_TO or step.get("injected") or arrived is None:
@@ -1034,9 +1065,9 @@ def test_round_prompt_echo(case: Json) -> None:
         u, key = step["sender"], (step["round"], step["sender"])
         # What the client sent echoes what it was delivered (an injected prompt or the
         # server's, possibly altered).
-        assert message[48:80] == got[key][-32:]
+        assert data[48:80] == got[key][-32:]
         try:
-            echo = decode_as(step["type"], unhex(arrived), cfg, u, SERVER).prompt
+            echo = decode_as(step["type"], arrived, cfg, u, SERVER).prompt
         except DecodeError:
             continue
         if echo != sent[key][-32:]:
