@@ -939,7 +939,7 @@ def prg_file() -> Json:
         streams.append(
             tag(
                 {
-                    "name": f"prg_key{key_index}_b{bits}_start{start}_len{length}",
+                    "name": f"stream_key{key_index}_b{bits}_start{start}_len{length}",
                     "key": key.hex(),
                     "bits": bits,
                     "width": width,
@@ -956,8 +956,8 @@ def prg_file() -> Json:
         )
     # The rounding and graph streams as their users read them: from a seed, b = 64.
     for name, seed, label, length in (
-        ("prg_graph_stream", seeds[0], b"graph", 24),
-        ("prg_rounding_stream", seeds[0], b"rounding", 12),
+        ("stream_graph", seeds[0], b"graph", 24),
+        ("stream_rounding", seeds[0], b"rounding", 12),
     ):
         out = prg.expand_seed(seed, length, 64, label=label)
         streams.append(
@@ -6249,10 +6249,148 @@ def case_lists(data: Json) -> dict[str, list[Json]]:
     }
 
 
-def family(name: str) -> str:
-    """The family of a case: its name up to the part that names the single case."""
-    parts = name.replace("_bad_", "_").split("_")
-    return "_".join(parts[:2]) if parts[0] != "round" else "_".join(parts[:3])
+FAMILIES: dict[str, list[tuple[str, str]]] = {
+    "kdf.json": [
+        ("config_", "a RoundConfig: fields, 83-byte encoding, roster digest, session id"),
+        ("config_same_nonce_", "one nonce, one parameter changed each: seven session ids"),
+        ("config_decode_", "the encoding a client receives, decoded with its trusted roster"),
+        ("config_decode_bad_", "encodings a client must refuse (ranges, version, mode, roster)"),
+        ("config_decode_bad_policy_", "refused by the client's own threshold policy"),
+        ("config_decode_policy_", "accepted once the client opts out of its policy"),
+        ("labeled_sha256_", "labeled SHA-256 with its framed input"),
+        ("x25519_keypair_", "X25519 public keys of raw secrets"),
+        ("x25519_agree_", "X25519 agreements"),
+        ("x25519_bad_", "peer keys that must be refused: low order, non-canonical, lengths"),
+        ("x25519_fingerprint_", "fingerprints, 1/u aliases, refused keys"),
+        ("pair_mask_key_", "HKDF pair-mask keys K_{u,v} (both id orders)"),
+        ("share_encryption_key_", "HKDF share encryption keys k_{u->v}"),
+        ("self_mask_key_", "HKDF self-mask keys K_u"),
+    ],
+    "prg.json": [
+        ("prg_key_", "prg_key(seed, label) for graph, rounding, drbg/..., empty"),
+        ("stream_", "stream elements at widths 4 and 8 from start offsets"),
+    ],
+    "graph.json": [("graph_", "draws, ring order and neighbourhoods of H_{n,k}")],
+    "shamir.json": [
+        ("limbs_", "the 9-limb split of a 32-byte secret"),
+        ("sharing_", "coefficients from rand, shares, reconstructions with Lagrange coefficients"),
+        ("share_decode_", "36-byte shares: limbs < p"),
+        ("reconstruct_", "rebuilt limbs at and beyond the range boundaries"),
+    ],
+    "commit.json": [
+        ("commit_", "share commitments with their hashed input"),
+        ("self_mask_commit_", "C_b with its hashed input"),
+        ("verify_", "the server's unmasking check of a returned share (BAD_SHARE)"),
+    ],
+    "aead.json": [
+        ("seal_", "share ciphertexts from the c agreement, key, associated data and plaintext"),
+        ("open_bad_", "ciphertexts that must not open"),
+        ("plaintext_", "the recipient's plaintext checks (ids, length, limbs)"),
+    ],
+    "sign.json": [
+        ("ed25519_key_", "Ed25519 public keys of raw secrets"),
+        ("advertise_", "the advertisement's labeled message and signature"),
+        ("consistency_", "the consistency message over a U3 bitmap and its signature"),
+        ("signature_bad_", "signatures that must be invalid (S + L, other key, label, ...)"),
+        ("roster_", "rosters and their digests; rosters that must be refused"),
+        ("unspecified_", "behaviour SPEC 6.3 leaves open (recorded, not normative)"),
+    ],
+    "wire.json": [
+        ("semi_", "every semi-honest type, complete graph, n = 4"),
+        ("plus_", "SecAgg+ (k = 4, n = 12): caps at h = 5, 2-byte id sets"),
+        ("mal_", "every malicious type, complete graph, with signatures"),
+        ("mal_plus_", "malicious SecAgg+ (k = 4, n = 10)"),
+        ("b40_", "b = 40: 8-byte elements"),
+        ("b1_", "b = 1"),
+        ("b64_", "b = 64: every value in range"),
+        ("envelope_bad_", "each envelope check, and two checks broken at once"),
+        (
+            "size_",
+            "the largest message of each type per mode and graph (passes checks 1-4), "
+            "and one byte more (fails check 2)",
+        ),
+        ("advertise_keys_bad_", "ADVERTISE_KEYS bodies"),
+        ("key_list_bad_", "KEY_LIST bodies and list rules"),
+        ("share_keys_bad_", "SHARE_KEYS bodies: prompt, C_b, both lists"),
+        ("share_forward_bad_", "SHARE_FORWARD bodies"),
+        ("share_check_bad_", "SHARE_CHECK bodies"),
+        ("mask_request_bad_", "MASK_REQUEST id sets"),
+        ("masked_input_bad_", "MASKED_INPUT lengths and the ring range"),
+        ("consistency_request_bad_", "CONSISTENCY_REQUEST id sets"),
+        ("consistency_response_bad_", "CONSISTENCY_RESPONSE lengths"),
+        ("unmask_request_bad_", "UNMASK_REQUEST id sets and signer lists"),
+        ("unmask_response_bad_", "UNMASK_RESPONSE lists, kinds and limbs"),
+    ],
+    "quantize.json": [
+        ("qconfig_", "float configurations: b, the default modulus, refusals"),
+        ("quantize_", "quantization step by step; NaN refused"),
+        ("dequantize_", "dequantization; sums above count * L refused"),
+    ],
+    "round.json": [
+        ("round_semi_", "honest rounds (semi-honest), with intermediates"),
+        ("round_malicious_", "honest rounds (malicious), with intermediates"),
+        ("round_large_", "an honest SecAgg+ round with n = 24, m = 1000"),
+        ("round_weak_", "n = t = 1"),
+        ("round_bad_advertise_", "advertise_keys: refused and repeated keys, signatures"),
+        ("round_bad_unknown_client", "the server's ignore rules: ids outside [0, n)"),
+        ("round_ignores_", "the server's ignore rules: after completion"),
+        ("round_bad_ignores_", "the server's ignore rules: after an abort"),
+        ("round_bad_dropped_", "the server's ignore rules: no rejoining"),
+        ("round_bad_timed_out_", "the server's ignore rules: no rejoining"),
+        ("round_bad_never_prompted_", "the server's ignore rules: not expected in the phase"),
+        ("round_first_message_", "the server's ignore rules: the first message stands"),
+        ("round_bad_timeouts_", "closing a phase: TIMED_OUT in id order"),
+        (
+            "round_bad_below_threshold_",
+            "closing a phase: BELOW_THRESHOLD in every phase, and before the closing step",
+        ),
+        ("round_bad_key_list_", "the client's key-list checks, their order, agreements"),
+        ("round_bad_aborted_", "an aborted client stays silent"),
+        ("round_bad_share_keys_", "the server's SHARE_KEYS rules, echo precedence, replays"),
+        ("round_bad_forward_", "the client's forward checks and their order"),
+        ("round_accuses_", "accusations that leave the owner with t valid holders"),
+        ("round_bad_garbage_", "exclusion (SHARES_REJECTED) in both modes and graphs"),
+        (
+            "round_bad_commitments_",
+            "exclusion of an owner whose shares differ from its commitments",
+        ),
+        ("round_bad_exclusion_", "the exclusion fixed point, valid holders, |U2| < t"),
+        ("round_bad_share_check_", "the server's SHARE_CHECK rules"),
+        ("round_bad_mask_request_", "the client's mask-request checks, their order, s agreements"),
+        ("round_bad_masked_input_", "the server's MASKED_INPUT rules and echo"),
+        (
+            "round_bad_consistency_",
+            "consistency_check: survivor rules, signing once, the server's signature check",
+        ),
+        (
+            "round_bad_unmask_request_",
+            "the client's unmasking checks (both modes), signature entry order, counts in H(z)",
+        ),
+        ("round_bad_split_view_", "a malicious server showing two U3: what honest clients do"),
+        ("round_bad_unmask_response_", "the server's UNMASK_RESPONSE rules and entry order"),
+        ("round_holder_choice_", "which holders rebuild a secret"),
+        ("round_bad_holder_choice_", "which holders rebuild a secret"),
+        ("round_bad_insufficient_", "closing unmasking: INSUFFICIENT_SHARES and step order"),
+        ("round_bad_out_of_range_", "closing unmasking: step 2 before step 3"),
+        ("round_bad_self_mask_", "closing unmasking: C_b"),
+        ("round_bad_inconsistent_", "closing unmasking: inconsistent sharings (culprit)"),
+        ("round_bad_two_", "closing unmasking: the lowest culprit"),
+        ("round_bad_commitment_before_", "closing unmasking: step 3 before step 4"),
+        ("round_bad_key_shares_", "closing unmasking: ranges before public keys"),
+    ],
+}
+
+
+def family(file_name: str, name: str) -> str:
+    """The longest family prefix of FAMILIES[file_name] that ``name`` starts with."""
+    matches = [prefix for prefix, _ in FAMILIES[file_name] if name.startswith(prefix)]
+    assert matches, (file_name, name)
+    return max(matches, key=len)
+
+
+def cell(text: str) -> str:
+    """Text for a Markdown table cell."""
+    return text.replace("|", "\\|")
 
 
 def readme(built: dict[str, Json]) -> str:
@@ -6288,16 +6426,43 @@ def readme(built: dict[str, Json]) -> str:
     for file_name, data in built.items():
         lists = ", ".join(f"`{k}` ({len(v)})" for k, v in case_lists(data).items())
         lines.append(f"| `{file_name}` | {FILE_NOTES[file_name]} | {lists} |")
-    lines += ["", f"{total} cases in all.", "", "## Case families", ""]
-    for file_name, data in built.items():
-        families: dict[str, int] = {}
-        for items in case_lists(data).values():
-            for case in items:
-                families[family(case["name"])] = families.get(family(case["name"]), 0) + 1
-        lines.append(f"- `{file_name}`: " + ", ".join(f"`{f}_*` ({c})" for f, c in
-                                                      families.items()))  # fmt: skip
     lines += [
         "",
+        f"{total} cases in all.",
+        "",
+        "## Replaying a round",
+        "",
+        "A round case names a party of `round.json`: the configuration (build it from its "
+        "fields; it must encode to `encoded` and hash to `session_id`) and, per client, its "
+        "randomness `rand`, its input and, in the malicious mode, its Ed25519 "
+        "`signing_secret`. Walk the transcript in order: a `message` from a client is what "
+        "that client must send (from `start` in advertise_keys, else in answer to the last "
+        "prompt it was delivered); hand the server the delivered bytes (`delivered_sha256`, "
+        "else the message itself; nothing when it is null). After an `advance`, the "
+        "server's prompts are the next `message` steps, in order; each client is delivered "
+        "its prompt. An `injected` message goes straight to the server (recipient "
+        "4294967295) or to a client, which handles it at once. `client_abort` is the reason "
+        "a client must refuse the prompt it holds, `client_silent` a prompt an aborted "
+        "client must not answer, `server_abort` the reason (and culprit) `advance` must "
+        "raise. At the end compare the server's drops, the aborts and the result. Message "
+        "bytes are in `messages`, under their SHA-256.",
+        "",
+        "## Case families",
+        "",
+    ]
+    for file_name, data in built.items():
+        counts: dict[str, int] = {}
+        for items in case_lists(data).values():
+            for case in items:
+                prefix = family(file_name, case["name"])
+                counts[prefix] = counts.get(prefix, 0) + 1
+        lines.append(f"`{file_name}`:")
+        lines.append("")
+        for prefix, what in FAMILIES[file_name]:
+            if prefix in counts:
+                lines.append(f"- `{prefix}*` ({counts[prefix]}): {what}")
+        lines.append("")
+    lines += [
         "### Round cases",
         "",
         "| case | outcome | what happens |",
@@ -6309,7 +6474,7 @@ def readme(built: dict[str, Json]) -> str:
         else:
             who = case.get("client", case.get("culprit"))
             outcome = f"{case['error']} {case['reason']}" + ("" if who is None else f" ({who})")
-        lines.append(f"| `{case['name']}` | {outcome} | {case['note']} |")
+        lines.append(f"| `{case['name']}` | {outcome} | {cell(case['note'])} |")
     lines += [
         "",
         "## SPEC rules and the cases that pin them",
@@ -6335,7 +6500,7 @@ def readme(built: dict[str, Json]) -> str:
             names = [f"`{fc[1]['name']}`" for fc in pinned[:6]]
             more = len(pinned) - len(names)
             shown = ", ".join(names) + (f" and {more} more" if more else "")
-        lines.append(f"| {rule_id} | {kind} | {text} | {shown} |")
+        lines.append(f"| {rule_id} | {kind} | {cell(text)} | {shown} |")
     counts = {
         k: sum(1 for _, kind, _ in RULES if kind == k) for k in ("MUST", "rule", "unobservable")
     }
