@@ -5507,6 +5507,20 @@ def later_rounds(tb: Table, ps: dict[str, Party]) -> None:
         "U3 sent to 0 is {0, 4}, 4 not in U2: rule 2 before rule 3",
         silent={4: SC},
     )
+    keep_m8 = gm8.neighbors(0)[0]
+    row(
+        "round_bad_consistency_request_below_threshold_in_neighbourhood",
+        "plusmal8",
+        (CLIENT, bt, 0),
+        [sthr],
+        "U3 sent to 0 holds every non-neighbour but one neighbour: |U3 ∩ H(0)| < t although "
+        "|U3| >= t",
+        edits=lambda n: {
+            down(CC, 0): n.consistency_request(
+                0, [w for w in range(8) if w not in gm8.neighbors(0) or w == keep_m8]
+            )
+        },
+    )
     row(
         "round_bad_consistency_request_padding_bit",
         "mal5",
