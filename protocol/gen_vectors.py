@@ -159,6 +159,11 @@ RULES: list[tuple[str, str, str]] = [
      "order is refused"),
     ("6.1.fingerprint", "rule", "fp(pk) = X25519(01..20, pk); the server compares keys by "
      "fingerprint, so aliases are repeats"),
+    (
+        "6.3.ed25519",
+        "rule",
+        "Ed25519 (RFC 8032, deterministic) over labeled messages; 64-byte signatures",
+    ),
     ("6.2.hkdf", "rule", "the three HKDF derivations: share-enc (u, v), pair-mask (min, max), "
      "self-mask (u), salt = session_id"),
     ("6.3.signature-invalid", "MUST", "a signature that fails to verify for any reason is "
@@ -1477,7 +1482,7 @@ def sign_file() -> Json:
         key_cases.append(
             tag(
                 {"name": f"ed25519_key_{i}", "secret": secret.hex(), "public": key.public.hex()},
-                "6.3.signature-invalid",
+                "6.3.ed25519",
             )
         )
     sid, other_sid = r(32), r(32)
@@ -1509,7 +1514,7 @@ def sign_file() -> Json:
             entry.update(
                 session_id=sid.hex(), num_clients=n, u3=u3.ids(), u3_bitmap=u3.bitmap.hex()
             )
-        messages.append(tag(entry, "6.3.signature-invalid", "5.4.advertise-keys",
+        messages.append(tag(entry, "6.3.ed25519", "5.4.advertise-keys",
                             "5.11.consistency"))  # fmt: skip
     adv_sig = keys[0].sign(V + b"advertise", *adv_parts)
     adv_msg = signed_message(V + b"advertise", *adv_parts)
