@@ -186,7 +186,7 @@ RULES: list[tuple[str, str, str]] = [
     ("8.3.commitments", "rule", "C(u, v, kind, y) and C_b"),
     ("9.rand-layout", "rule", "a client's randomness: c_u^SK, s_u^SK, b_u, then the "
      "coefficients of (s_u^SK, b_u)"),
-    ("9.no-reuse", "unobservable", "production randomness is never reused (one round's wire "
+    ("9.no-reuse", "MUST, unobservable", "production randomness is never reused (one round's wire "
      "cannot show a reuse across rounds)"),
     ("10.1.ignore-closed", "rule", "after the round completed or aborted, messages are "
      "ignored"),
@@ -344,14 +344,15 @@ RULES: list[tuple[str, str, str]] = [
      "round, cap at L; NaN refused"),
     ("12.3.dequantize", "rule", "T_i * (2c / L) - count * c"),
     ("12.3.out-of-range", "rule", "T_i > count * L refuses with AGGREGATE_OUT_OF_RANGE"),
-    ("13.framing", "unobservable", "the transport delivers whole messages and names the peer"),
-    ("13.configuration", "unobservable", "the server draws a fresh nonce from a CSPRNG and "
+    ("13.framing", "MUST, unobservable", "the transport delivers whole messages, names the "
+     "peer"),
+    ("13.configuration", "MUST, unobservable", "the server draws a fresh nonce from a CSPRNG and "
      "delivers the configuration (its digest check is 2.config-range)"),
     ("13.client-policy", "MUST", "a client applies its own threshold policy to the "
      "configuration it receives"),
-    ("13.deadlines", "unobservable", "the transport calls advance() at the deadline (its "
+    ("13.deadlines", "MUST, unobservable", "the transport calls advance() at the deadline (its "
      "effect, TIMED_OUT, is 10.1.close-timeouts)"),
-    ("13.channel-security", "unobservable", "TLS in the semi-honest mode"),
+    ("13.channel-security", "MUST, unobservable", "TLS in the semi-honest mode"),
 ]  # fmt: skip
 RULE_IDS = {rule_id for rule_id, _, _ in RULES}
 
@@ -6511,7 +6512,7 @@ def readme(built: dict[str, Json]) -> str:
     for rule_id, kind, text in RULES:
         pinned = sorted(cases[rule_id], key=lambda fc: (len(fc[1].get("rules", [])),
                                                         fc[1]["name"]))  # fmt: skip
-        if kind == "unobservable":
+        if kind.endswith("unobservable"):
             assert not pinned, rule_id
             shown = "- (not observable on the wire)"
         else:
@@ -6520,13 +6521,14 @@ def readme(built: dict[str, Json]) -> str:
             more = len(pinned) - len(names)
             shown = ", ".join(names) + (f" and {more} more" if more else "")
         lines.append(f"| {rule_id} | {kind} | {cell(text)} | {shown} |")
-    counts = {
-        k: sum(1 for _, kind, _ in RULES if kind == k) for k in ("MUST", "rule", "unobservable")
-    }
+    must = [kind for _, kind, _ in RULES if kind.startswith("MUST")]
+    hidden = [kind for _, kind, _ in RULES if kind.endswith("unobservable")]
     lines += [
         "",
-        f"{len(RULES)} rules: {counts['MUST']} MUST, {counts['rule']} other normative rules, "
-        f"{counts['unobservable']} not observable on the wire. Every observable rule has at "
+        f"{len(RULES)} rules: {len(must)} MUST ({sum(k == 'MUST' for k in must)} observable, "
+        f"{len(must) - sum(k == 'MUST' for k in must)} not), {len(RULES) - len(must)} other "
+        f"normative rules; {len(hidden)} rules in all are not observable on the wire (the "
+        "MUST ones among them are to be reworded as SHOULD). Every observable rule has at "
         "least one case.",
         "",
     ]

@@ -275,7 +275,7 @@ def test_round_messages_are_all_used() -> None:
 def test_every_observable_rule_has_a_case() -> None:
     tagged = {rule for _, case in every_case() for rule in case.get("rules", [])}
     for rule_id, kind, _ in gen_vectors.RULES:
-        assert (rule_id in tagged) is (kind != "unobservable"), rule_id
+        assert (rule_id in tagged) is not kind.endswith("unobservable"), rule_id
 
 
 def test_generator_reproduces_committed_files() -> None:
