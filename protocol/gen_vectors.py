@@ -713,18 +713,22 @@ def kdf_file() -> Json:
                 "6.2.hkdf",
             )
         )
-        enc = kdf.share_encryption_key(shared, session_id=sid, sender=u, recipient=v)
-        assert enc != kdf.share_encryption_key(shared, session_id=sid, sender=v, recipient=u)
+        there, back = kdf.share_encryption_keys(shared, session_id=sid, u=u, v=v)
+        assert there != back
+        low, high = (there, back) if u < v else (back, there)
         hkdf.append(
             tag(
                 {
-                    "name": f"share_encryption_key_{u}_to_{v}",
+                    "name": f"share_encryption_keys_{u}_{v}",
                     "purpose": "share-enc",
                     "ikm": shared.hex(),
                     "salt": sid.hex(),
                     "ids": [u, v],
-                    "info": (V + b"share-enc" + u32(u) + u32(v)).hex(),
-                    "output": enc.hex(),
+                    "info": (V + b"share-enc" + u32(min(u, v)) + u32(max(u, v))).hex(),
+                    "length": 64,
+                    "output": (low + high).hex(),
+                    "key_u_to_v": there.hex(),
+                    "key_v_to_u": back.hex(),
                 },
                 "6.2.hkdf",
             )
@@ -1568,10 +1572,15 @@ def sign_file() -> Json:
             )
         )  # fmt: skip
     not_a_point = _non_point()
+    identity = b"\x01" + bytes(31)
     for name, publics in (
         ("roster_bad_repeated_key", [keys[0].public, keys[1].public, keys[0].public]),
         ("roster_bad_short_key", [keys[0].public, keys[1].public[:31]]),
         ("roster_bad_empty", []),
+        # The identity verifies the signature (identity, 0) on every message: anyone could sign.
+        ("roster_bad_small_order_key", [keys[0].public, identity]),
+        ("roster_bad_key_not_a_point", [keys[0].public, not_a_point]),
+        ("roster_bad_non_canonical_key", [keys[0].public, (P25519 + 1).to_bytes(32, "little")]),
     ):
         try:
             Roster(tuple(publics))
@@ -1582,27 +1591,6 @@ def sign_file() -> Json:
         rosters.append(
             tag(failure({"name": name, "keys": hexs(publics)}, "RosterError"), "2.roster-digest")
         )
-    # Informative only: SPEC 6.3 does not say how strict verification is. The library (OpenSSL,
-    # RFC 8032 cofactorless) accepts the identity key with the signature (identity, 0) on any
-    # message, and a roster may hold that key.
-    identity = b"\x01" + bytes(31)
-    unspecified: list[Json] = [
-        {
-            "name": "unspecified_identity_key_trivial_signature",
-            "public": identity.hex(),
-            "message": adv_msg.hex(),
-            "signature": (identity + bytes(32)).hex(),
-            "library_accepts": _verify_raw(identity, identity + bytes(32), adv_msg),
-            "note": "SPEC 6.3 is silent on small-order keys; this records the library",
-        },
-        {
-            "name": "unspecified_roster_key_not_a_point",
-            "keys": hexs([keys[0].public, not_a_point]),
-            "library_accepts": _roster_accepts([keys[0].public, not_a_point]),
-            "note": "SPEC 2 says a roster is n Ed25519 public keys but not that a party must "
-            "check them; the library does not decompress the points",
-        },
-    ]
     return {
         "version": PROTOCOL_VERSION,
         "description": (
@@ -1613,14 +1601,13 @@ def sign_file() -> Json:
             "consistency signature session_id || U3 bitmap; signature = Ed25519-Sign(secret, "
             "message), deterministic. verify: *_bad_* signatures must be treated as invalid "
             "(S + L is the non-canonical S of a valid signature). rosters: digest = "
-            "labeled_sha256('secagg/v2/roster', keys...); *_bad_* rosters must be refused. "
-            "unspecified: behaviour the SPEC leaves open, recorded for the record only."
+            "labeled_sha256('secagg/v2/roster', keys...); *_bad_* rosters must be refused "
+            "(repeated, short, no key, small order, not a curve point, non-canonical)."
         ),
         "keys": key_cases,
         "messages": messages,
         "verify": verify_cases,
         "rosters": rosters,
-        "unspecified": unspecified,
     }
 
 
@@ -1634,14 +1621,6 @@ def _verify_raw(public: bytes, signature: bytes, message: bytes) -> bool:
     try:
         Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
     except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def _roster_accepts(publics: list[bytes]) -> bool:
-    try:
-        Roster(tuple(publics))
-    except RosterError:
         return False
     return True
 
@@ -2405,9 +2384,12 @@ def wire_bad_cases(
                               session_nonce=semi.session_nonce, neighbors=2,
                               allow_weak_threshold=True)),
     ):  # fmt: skip
+        # The semi-honest body (no signature) under the other session's header, built with
+        # the envelope directly (a malicious encoder wants a signature): only check 5 fails.
+        body = adv_keys.c_public + adv_keys.s_public
         up(
             f"envelope_bad_same_nonce_other_{what}",
-            wire.encode_advertise_keys(cfg, 2, adv_keys),
+            wire.envelope(cfg, wire.MessageType.ADVERTISE_KEYS, 2, wire.SERVER_ID, body),
             WS,
             "4.check5-session",
             "2.session-id",
@@ -6283,7 +6265,7 @@ FAMILIES: dict[str, list[tuple[str, str]]] = {
         ("x25519_bad_", "peer keys that must be refused: low order, non-canonical, lengths"),
         ("x25519_fingerprint_", "fingerprints, 1/u aliases, refused keys"),
         ("pair_mask_key_", "HKDF pair-mask keys K_{u,v} (both id orders)"),
-        ("share_encryption_key_", "HKDF share encryption keys k_{u->v}"),
+        ("share_encryption_keys_", "HKDF share encryption keys k_{min->max} || k_{max->min}"),
         ("self_mask_key_", "HKDF self-mask keys K_u"),
     ],
     "prg.json": [
@@ -6313,7 +6295,6 @@ FAMILIES: dict[str, list[tuple[str, str]]] = {
         ("consistency_", "the consistency message over a U3 bitmap and its signature"),
         ("signature_bad_", "signatures that must be invalid (S + L, other key, label, ...)"),
         ("roster_", "rosters and their digests; rosters that must be refused"),
-        ("unspecified_", "behaviour SPEC 6.3 leaves open (recorded, not normative)"),
     ],
     "wire.json": [
         ("semi_", "every semi-honest type, complete graph, n = 4"),

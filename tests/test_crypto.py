@@ -617,7 +617,7 @@ def test_drbg_matches_aes_ctr_reference() -> None:
     """The stream prg_key(seed', "drbg/" || label) of SPEC 7.1, with seed' the labelled
     SHA-256 of the user's seed (so any length works): built here from hashlib and HKDF."""
     seed, label = b"reference", b"lbl"
-    tag = b"secagg/v2/drbg-seed"
+    tag = b"secagg/drbg-seed"
     hashed = hashlib.sha256(len(tag).to_bytes(2, "big") + tag + seed).digest()
     key = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"secagg/v2/prg/drbg/" + label

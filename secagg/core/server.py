@@ -315,10 +315,7 @@ class Server:
                 DropReason.INVALID_CONTENT, "shares are not exactly those the client holds of U2"
             )
         wanted = self._u3_bits[msg.peers].astype(np.uint8)  # SELF_MASK = 1 for survivors
-        wrong = np.flatnonzero(msg.kinds != wanted)
-        if wrong.size:
-            peer = int(msg.peers[wrong[0]])
-            raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
+        wrong_kind = np.flatnonzero(msg.kinds != wanted)
         # One SHA-256 per share, compared with its owner's commitments all at once.
         committed = self._commitments_for(sender, msg.peers, msg.kinds)
         commit, size = self._commit, wire.SHARE_SIZE
@@ -326,11 +323,19 @@ class Server:
             commit(int(z), sender, int(kind), msg.encoded[i * size : (i + 1) * size])
             for i, (z, kind) in enumerate(zip(msg.peers, msg.kinds, strict=True))
         )
+        bad_share = np.zeros(0, dtype=np.int64)
         if computed != committed:
             mine = np.frombuffer(computed, dtype=np.uint8).reshape(-1, COMMITMENT_SIZE)
             theirs = np.frombuffer(committed, dtype=np.uint8).reshape(-1, COMMITMENT_SIZE)
-            first = int(np.flatnonzero((mine != theirs).any(axis=1))[0])
-            peer = int(msg.peers[first])
+            bad_share = np.flatnonzero((mine != theirs).any(axis=1))
+        # The entries are checked in order, the kind before the commitment (SPEC 10.7).
+        first_kind = int(wrong_kind[0]) if wrong_kind.size else len(msg.peers)
+        first_bad = int(bad_share[0]) if bad_share.size else len(msg.peers)
+        if first_kind <= first_bad and wrong_kind.size:
+            peer = int(msg.peers[first_kind])
+            raise DecodeError(DropReason.INVALID_CONTENT, f"wrong share kind for peer {peer}")
+        if bad_share.size:
+            peer = int(msg.peers[first_bad])
             raise DecodeError(DropReason.BAD_SHARE, f"share of peer {peer} fails its commitment")
         self._responses[sender] = (msg.peers, msg.limbs)
 

@@ -1,7 +1,7 @@
 """A deterministic randomness source for reproducible runs and known-answer vectors.
 
 ``Drbg(seed, label)`` reads the AES-256-CTR keystream (counter from block 0) keyed by
-``prg_key(labeled_sha256("secagg/v2/drbg-seed", seed), "drbg/" || label)``, i.e. HKDF with info
+``prg_key(labeled_sha256("secagg/drbg-seed", seed), "drbg/" || label)``, i.e. HKDF with info
 ``"secagg/v2/prg/drbg/" || label`` over the hashed seed (any seed length works). It is
 cryptographically strong *given a secret seed*; with a seed that others know (a test vector,
 ``--seed`` on the command line) everything it produces is public. Production callers leave
@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from secagg.config import PROTOCOL_VERSION
 from secagg.crypto.hashing import sha256
 from secagg.crypto.prg import BLOCK, LABEL_DRBG, prg_key, zeros
 
-_SEED_LABEL = b"secagg/v%d/drbg-seed" % PROTOCOL_VERSION
+# Not versioned: the DRBG is not part of the exchange, only the source of the vectors' fixed
+# randomness, and changing it would re-deal every recorded round (SPEC 7.1 gives it exactly).
+_SEED_LABEL = b"secagg/drbg-seed"
 
 RandomSource = Callable[[int], bytes]
 """``rand(n) -> n random bytes``: how randomness enters every function that needs it."""

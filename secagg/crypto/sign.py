@@ -119,16 +119,23 @@ def _small_order_encodings() -> frozenset[bytes]:
 _SMALL_ORDER = _small_order_encodings()
 
 
+_D = -121665 * pow(121666, -1, _P) % _P
+
+
 def is_usable_verification_key(public: bytes) -> bool:
-    """True for a 32-byte Ed25519 key that is canonical (y < p; no sign bit on x = 0) and not
-    of small order: the keys a roster accepts."""
+    """True for a 32-byte Ed25519 key that is a point of the curve (x^2 = (y^2 - 1) /
+    (d y^2 + 1) has a root), canonical (y < p; no sign bit on x = 0) and not of small order:
+    the keys a roster accepts. (`cryptography` decodes a key only when it verifies.)"""
     if len(public) != PUBLIC_KEY_SIZE:
         return False
     y = int.from_bytes(public, "little") & ((1 << 255) - 1)
     if y >= _P or public in _SMALL_ORDER:
         return False
     # x = 0 only for y = +-1 (both small order); a sign bit there is a second spelling of them.
-    return not (public[31] & 0x80 and y in (1, _P - 1))
+    if public[31] & 0x80 and y in (1, _P - 1):
+        return False
+    x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
+    return x2 == 0 or pow(x2, (_P - 1) // 2, _P) == 1  # Euler's criterion: a square mod p
 
 
 class RosterError(ValueError):
@@ -160,8 +167,8 @@ class Roster(Mapping[int, bytes]):
                 raise RosterError(f"roster key of client {i} is not an Ed25519 key") from None
             if not is_usable_verification_key(key):
                 raise RosterError(
-                    f"roster key of client {i} is non-canonical or of small order: anyone could "
-                    f"sign as that client"
+                    f"roster key of client {i} is not a curve point, is non-canonical or of small "
+                    f"order: anyone could sign as that client, or no one"
                 )
         if len(set(keys)) != len(keys):
             raise RosterError("roster repeats a verification key")
