@@ -532,18 +532,27 @@ def test_preflight_refuses_what_does_not_fit_without_allocating_it() -> None:
     ("n", "dim", "bits", "neighbors", "workers"),
     [(10, 10, 32, None, 1), (1000, 1000, 64, None, 2), (100_000, 100, 32, 40, 2)],
 )
-def test_preflight_accepts_sizes_with_room_and_skips_when_unknown(
+def test_preflight_refuses_exactly_past_its_headroom(
     n: int, dim: int, bits: int, neighbors: int | None, workers: int
 ) -> None:
     need = preflight.estimate_peak(n, dim, bits, neighbors=neighbors, workers=workers)
-    assert need > n * dim * 0  # a positive estimate
-    preflight.require_memory(
-        n, dim, bits, neighbors=neighbors, workers=workers, available=int(need / 0.85) + 1
-    )
+    assert need > 0
+    room = int(need / preflight.HEADROOM)
+    preflight.require_memory(n, dim, bits, neighbors=neighbors, workers=workers, available=room + 1)
     with pytest.raises(ConfigError):
         preflight.require_memory(
-            n, dim, bits, neighbors=neighbors, workers=workers, available=int(need / 0.85) - 1
+            n, dim, bits, neighbors=neighbors, workers=workers, available=room - 1
         )
+
+
+def test_preflight_does_not_refuse_when_the_memory_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(preflight, "available_memory", lambda: None)
+    preflight.require_memory(10**6, 2**31, 64, neighbors=None, workers=2)
+    monkeypatch.setattr(preflight, "available_memory", lambda: 10**6)
+    with pytest.raises(ConfigError):
+        preflight.require_memory(10**6, 2**31, 64, neighbors=None, workers=2)
 
 
 def test_simulate_round_refuses_a_size_that_does_not_fit_before_making_any_input(

@@ -427,16 +427,11 @@ def test_roster_sybils_up_to_the_policy_bound_cannot_isolate_a_client(n: int) ->
     covers another honest client - and the attack with the target plus all f Sybils is refused
     (BELOW_THRESHOLD)."""
     for f in range(0, (n - 1) // 2 + 1):
-        if f / n >= 0.5:
-            continue
+        assert f / n < 0.5
         t = malicious_threshold(n, f / n)
-        if t > n:
-            continue
-        assert t - f >= 2, (n, f, t)
+        assert t <= n and t - f >= 2, (n, f, t)
     f = (n - 1) // 2
     t = malicious_threshold(n, f / n)
-    if t > n:
-        return
     world = make_world(n, t, corrupt=list(range(n - f, n)), dim=2)
     target = 0
     _, prompts = drive(world, "share_keys")
