@@ -29,7 +29,6 @@ from secagg import (
     Roster,
     RoundConfig,
     Server,
-    ServerPhase,
     SigningKey,
 )
 from secagg.config import Security
@@ -269,17 +268,6 @@ class Loot:
     def exposed_honest(self) -> list[int]:
         return [u for u in self.world.honest if self.exposed(u)]
 
-    def revealed_by_honest(self) -> int:
-        """How many shares honest holders handed out, of any honest owner."""
-        honest = set(self.world.honest)
-        return sum(
-            1
-            for (owner, _), by_holder in self.shares.items()
-            if owner in honest
-            for holder in by_holder
-            if holder in honest
-        )
-
     def rebuild(self, owner: int, kind: wire.ShareKind) -> bytes:
         held = sorted(self.shares[(owner, kind)].items())[: self.world.t]
         assert len(held) == self.world.t
@@ -334,7 +322,3 @@ def assert_clean_refusal(world: World, u: int, outcome: Outcome, reasons: Collec
     client = world.clients[u]
     assert client._held == {} and client._c is None and client._s is None
     assert client._b == b"" and client._share_rand == b""
-
-
-def phase_of(server: Server) -> ServerPhase:
-    return server.phase
