@@ -4,6 +4,7 @@ processes. Used by the CLI, the tests, the benchmarks and the vectors."""
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -279,22 +280,25 @@ def simulate_round(
     preflight.require_memory(n, prepared.dim, bits, neighbors=k, workers=workers)
     keys = simulation_signing_keys(seed_value, n) if mode is Security.MALICIOUS else None
     roster = Roster(tuple(key.public for key in keys)) if keys is not None else None
-    nonce_label = b"session-nonce/" + struct.pack(
-        ">IIIBIB", n, t, prepared.dim, bits, k or 0, mode is Security.MALICIOUS
-    )
-    nonce = random_source(seed_value, nonce_label)(32)
+    # Validated with a placeholder nonce first: the nonce label packs t and k as u32, which
+    # raised struct.error (not ConfigError) for e.g. threshold=-1 or neighbors=-2.
     config = RoundConfig(
         num_clients=n,
         threshold=t,
         dim=prepared.dim,
         bits=bits,
-        session_nonce=nonce,
+        session_nonce=bytes(32),
         neighbors=k,
         security=mode,
         roster=roster,
         corrupt=float(corrupt),
         allow_weak_threshold=allow_weak_threshold,
     )
+    nonce_label = b"session-nonce/" + struct.pack(
+        ">IIIBIB", n, t, prepared.dim, bits, k or 0, mode is Security.MALICIOUS
+    )
+    nonce = random_source(seed_value, nonce_label)(32)
+    config = dataclasses.replace(config, session_nonce=nonce)
     return _run(config, prepared, keys, seed_value, workers, silent_from, intercept, progress)
 
 
