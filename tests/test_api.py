@@ -475,20 +475,19 @@ def test_lazy_inputs_in_worker_processes_give_the_same_round() -> None:
     assert runs[0] == runs[1]
 
 
-def test_lazy_input_that_is_invalid_when_made_leaves_the_round_without_it() -> None:
-    """A lazy vector is checked when it is made (at masking): one out of the ring makes its
-    client refuse to mask; the others' sum is exact. (It cannot be refused before the round
-    starts: it does not exist yet.)"""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_lazy_input_that_is_invalid_when_made_is_a_config_error(workers: int) -> None:
+    """A lazy vector is checked when it is made (at masking; it does not exist before): one
+    out of the ring is the caller's error, so the round stops with a ConfigError naming the
+    input (not a protocol abort that would hide it), and no aggregate is released."""
     n, dim = 5, 3
 
     def make(u: int) -> npt.NDArray[np.uint64]:
         value = 1 << 40 if u == 2 else u
         return np.full(dim, value, dtype=np.uint64)
 
-    result = simulate_round(LazyInputs(n, dim, make), threshold=3, seed=1, workers=1)
-    assert result.survivors == [0, 1, 3, 4]
-    assert [int(v) for v in result.aggregate] == [0 + 1 + 3 + 4] * dim
-    assert list(result.client_aborts) == [2]
+    with pytest.raises(ConfigError, match="input 2 has values outside"):
+        simulate_round(LazyInputs(n, dim, make), threshold=3, seed=1, workers=workers)
 
 
 # --------------------------------------------------------------------------- memory preflight

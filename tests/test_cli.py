@@ -233,9 +233,7 @@ def test_memory_figures_scale_as_the_options_say() -> None:
     assert large - small == 9 * 4 * (1_000_000 - 100_000)
     assert dense > 1000 * sparse
     with pytest.raises(Exception, match="at most"):
-        preflight.require_memory(
-            100, 10**9, 32, neighbors=None, workers=2, available=16 * 10**9
-        )
+        preflight.require_memory(100, 10**9, 32, neighbors=None, workers=2, available=16 * 10**9)
     preflight.require_memory(100, 10**5, 32, neighbors=None, workers=2, available=16 * 10**9)
 
 
@@ -341,9 +339,7 @@ def test_bench_writes_csv_json_and_markdown(
     group = bench_cli.Group("tiny", "Tiny", "A smoke point.", (Point(6, 64, 0.2, workers=1),))
     monkeypatch.setattr(bench_cli, "quick_suite", lambda: [group])
     markdown = tmp_path / "BENCH.md"
-    code = main(
-        ["bench", "--preset", "quick", "--out", str(tmp_path), "--markdown", str(markdown)]
-    )
+    code = main(["bench", "--preset", "quick", "--out", str(tmp_path), "--markdown", str(markdown)])
     assert code == 0
     rows = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert len(rows) == 1 and rows[0]["correct"] is True

@@ -63,7 +63,7 @@ def assert_aborted_clean(client: Client, reason: AbortReason) -> None:
     assert client.phase is ClientPhase.ABORTED
     assert client.abort_reason is reason
     assert client._held == {}  # no shares kept around to leak later
-    assert client._c_shared == {}
+    assert client._inbound == {}
     assert isinstance(client._x, np.ndarray) and client._x.size == 0
     assert client._b == b"" and client._share_rand == b""
     assert client._c is None and client._s is None
@@ -593,7 +593,8 @@ def test_fixed_rand_makes_the_client_deterministic() -> None:
 
 @pytest.mark.parametrize("security", MODES)
 def test_client_forgets_each_secret_once_it_is_used(security: str) -> None:
-    """The sharing coefficients go with the key list, c_u^SK after the share check, x_u, b_u and
+    """The sharing coefficients and c_u^SK go with the key list (both share-encryption keys of
+    every pair are derived then), the inbound keys after the share check, x_u, b_u and
     s_u^SK after MaskedInput (the buffer of x_u too, not just a view of it), the held shares
     after unmasking."""
     r = Round(security=security)
@@ -602,9 +603,9 @@ def test_client_forgets_each_secret_once_it_is_used(security: str) -> None:
     r.step()
     r.step()
     assert c._share_rand == b"" and c._b != b""
-    assert c._c is not None and c._c_shared  # needed to open the forwarded shares
+    assert c._c is None and c._inbound  # k_{v->u}, needed to open the forwarded shares
     r.step()
-    assert c._c is None and c._c_shared == {} and c._s is not None
+    assert c._inbound == {} and c._s is not None
     assert sorted(c._held) == list(range(5))
     r.step()
     assert isinstance(c._x, np.ndarray)
@@ -1674,24 +1675,27 @@ def test_server_holds_one_running_sum(bits: int, neighbors: int | None) -> None:
     r.run_to("masked_input")
     width = r.config.width
     h = r.config.holders
-    # Each owner's commitments: a compact array of holder ids and one 64-byte-per-holder blob,
-    # all smaller than a masked vector.
+    # Each owner's commitments: its holder ids and one (holders, 2, 32) array, all smaller than
+    # a masked vector.
     assert h * 2 * 32 < dim * width
     for u, data in r.replies().items():
         r.server.receive(u, data)
         state = list(_walk(vars(r.server), set()))
-        # The id sets keep a read-only bool array each; the running sum is the only vector.
-        vectors = [o for o in state if isinstance(o, np.ndarray) and o.size >= dim]
+        # The running sum is the only ring vector (metadata arrays are uint8 or ids).
+        vectors = [
+            o
+            for o in state
+            if isinstance(o, np.ndarray) and o.dtype == ring_dtype(bits) and o.size >= dim
+        ]
         assert len(vectors) == 1, f"after client {u}"
         assert vectors[0] is r.server._sum
         assert r.server._sum.shape == (dim,)
-        assert r.server._sum.dtype == ring_dtype(bits)
         assert r.server._sum.flags.owndata and r.server._sum.flags.writeable
         assert sorted(r.server._sharings) == list(range(n))
         for owner, sharing in r.server._sharings.items():
-            assert list(sharing.holders) == r.holders(owner) and sharing.holders.itemsize == 4
-            assert len(sharing.blob) == h * 2 * 32
-            assert sharing.ciphertexts == {}  # released once forwarded
+            assert sharing.holders == r.holders(owner)
+            assert sharing.commitments.shape == (h, 2, 32)
+            assert sharing.ciphertexts is None  # released once forwarded
         # No received vector kept as raw bytes either.
         big = [
             o

@@ -332,7 +332,10 @@ class Client:
             try:
                 return check_input(source(), self.config)
             except ConfigError:
-                self._abort(AbortReason.INVALID_MESSAGE, "the input source returned no valid x")
+                # The caller's own input is wrong, not the server's prompt: a usage error, not a
+                # protocol abort. The client still goes silent and forgets its secrets.
+                self._forget(AbortReason.INVALID_MESSAGE)
+                raise
         assert isinstance(source, np.ndarray)
         return source
 
@@ -422,6 +425,11 @@ class Client:
             raise StateError(f"client {self.id} is in {self.phase.value}, not {phase.value}")
 
     def _abort(self, reason: AbortReason, detail: str) -> NoReturn:
+        self._forget(reason)
+        raise ClientAbort(reason, f"client {self.id}: {detail}")
+
+    def _forget(self, reason: AbortReason) -> None:
+        """Go to ABORTED holding no secret."""
         self.phase = ClientPhase.ABORTED
         self.abort_reason = reason
         self._held.clear()
@@ -429,4 +437,3 @@ class Client:
         self._x = np.empty(0, dtype=prg.ring_dtype(self.config.bits))
         self._b = self._share_rand = b""
         self._c = self._s = None
-        raise ClientAbort(reason, f"client {self.id}: {detail}")

@@ -169,6 +169,8 @@ class Server:
         """Take one message from client ``sender`` (as identified by the transport)."""
         if self.phase in (ServerPhase.COMPLETED, ServerPhase.ABORTED):
             return  # late traffic after the round closed is ignored
+        if isinstance(sender, bool):
+            return  # True is not client 1
         try:
             # Integers of any kind (numpy's too) are ids; 0.0 == 0 must not pass for client 0.
             sender = operator.index(sender)

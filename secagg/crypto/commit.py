@@ -24,6 +24,7 @@ value with the same commitment is a SHA-256 second preimage.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 
@@ -46,11 +47,16 @@ class ShareCommitments:
     session id is computed once and copied (a client commits to and checks 4 shares per
     neighbour, the server checks every share it is returned)."""
 
-    __slots__ = ("_prefix",)
+    __slots__ = ("_prefix", "_session_id")
 
     def __init__(self, session_id: bytes) -> None:
+        self._session_id = session_id
         self._prefix = hashes.Hash(hashes.SHA256())
         self._prefix.update(len(_SHARE_LABEL).to_bytes(2, "big") + _SHARE_LABEL + session_id)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ShareCommitments:
+        # The hash context cannot be pickled; a copy starts from the same session id.
+        return ShareCommitments(self._session_id)
 
     def __call__(self, owner: int, holder: int, kind: int, share: bytes) -> bytes:
         h = self._prefix.copy()

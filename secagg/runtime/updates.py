@@ -8,11 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from secagg.config import Security
+from secagg.config import Security, as_security
 from secagg.encoding.quantize import QuantizationConfig, dequantize_sum, quantize
 from secagg.errors import ConfigError
 from secagg.runtime import preflight
-from secagg.runtime.simulate import Intercept, Progress, RoundResult, random_source, simulate_round
+from secagg.runtime.simulate import (
+    Intercept,
+    Progress,
+    RoundResult,
+    random_source,
+    resolve_graph,
+    simulate_round,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,8 @@ def aggregate_updates(
     neighbors: int | str | None = None,
     security: Security | str = Security.SEMI_HONEST,
     corrupt: float = 0.0,
+    dropout: float = 0.05,
+    allow_weak_threshold: bool = False,
     workers: int | None = None,
     drop: Mapping[str, Iterable[int]] | None = None,
     intercept: Intercept | None = None,
@@ -57,7 +66,8 @@ def aggregate_updates(
     is exact up to quantization: per value, |error| <= n * step + 4 * eps * n * clipping_range,
     where step = 2 * clipping_range / quantization_range and the second term is float64 rounding
     (it only matters for quantization_range near 2^53); the error is zero in expectation.
-    ``neighbors``, ``security``, ``corrupt`` and ``workers`` are those of :func:`simulate_round`.
+    ``neighbors``, ``security``, ``corrupt``, ``dropout``, ``allow_weak_threshold`` and
+    ``workers`` are those of :func:`simulate_round`.
     ``modulus_range`` defaults to the smallest safe power of two; a setting whose sum could wrap,
     like any other invalid parameter or update, raises :class:`~secagg.ConfigError`.
     :class:`~secagg.ProtocolAbort` means no float sum is released: the round aborted (e.g.
@@ -80,11 +90,19 @@ def aggregate_updates(
     )
     dims = {np.shape(x) for x in updates}
     dim = int(np.prod(next(iter(dims)))) if len(dims) == 1 else 1
+    k, _ = resolve_graph(
+        len(updates),
+        threshold,
+        neighbors,
+        security=as_security(security),
+        corrupt=float(corrupt),
+        dropout=float(dropout),
+    )
     preflight.require_memory(
         len(updates),
         dim,
         qc.bits,
-        neighbors=neighbors if isinstance(neighbors, int) else None,
+        neighbors=k,
         workers=1,
         inputs=len(updates) * dim * (4 if qc.bits <= 32 else 8),
     )
@@ -102,6 +120,8 @@ def aggregate_updates(
         neighbors=neighbors,
         security=security,
         corrupt=corrupt,
+        dropout=dropout,
+        allow_weak_threshold=allow_weak_threshold,
         workers=workers,
         drop=drop,
         intercept=intercept,

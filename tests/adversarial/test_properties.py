@@ -170,7 +170,7 @@ def prompt_cases() -> list[tuple[str, int | None, int, str]]:
 
 def assert_no_secrets(client: Any) -> None:
     assert client.phase is ClientPhase.ABORTED
-    assert client._held == {} and client._c_shared == {}
+    assert client._held == {} and client._inbound == {}
     assert client._c is None and client._s is None
     assert client._b == b"" and client._share_rand == b""
     assert getattr(client._x, "size", None) == 0
@@ -218,7 +218,7 @@ def test_client_outside_a_round_raises_state_error(security: str) -> None:
 # --------------------------------------------------------------------------- server
 
 
-IGNORED_STATE = ("drops", "_expected", "_accepted", "_unknown", "config", "_graph")
+IGNORED_STATE = ("drops", "_expected", "_accepted", "_unknown", "config", "_graph", "_commit")
 
 
 def state_of(server: Server) -> bytes:
