@@ -87,7 +87,8 @@ LOW_ORDER_POINTS = {
 
 RULES: list[tuple[str, str, str]] = [
     # (id, kind, what the rule says). kind: MUST (the SPEC's keyword), rule (normative text
-    # without the keyword), unobservable (nothing on the wire shows whether it is kept).
+    # without the keyword), unobservable (nothing on the wire shows whether it is kept), and
+    # "deployment, unobservable" (a requirement on the transport or the deployment, SPEC 13).
     ("1.byte-order", "rule", "integers big-endian, ring elements little-endian, w = 4 or 8"),
     ("1.labeled-sha256", "rule", "labeled_sha256 = SHA-256(u16(len(label)) || label || parts)"),
     ("2.config-range", "MUST", "a configuration outside the ranges is refused when "
@@ -164,8 +165,8 @@ RULES: list[tuple[str, str, str]] = [
         "rule",
         "Ed25519 (RFC 8032, deterministic) over labeled messages; 64-byte signatures",
     ),
-    ("6.2.hkdf", "rule", "the three HKDF derivations: share-enc (u, v), pair-mask (min, max), "
-     "self-mask (u), salt = session_id"),
+    ("6.2.hkdf", "rule", "the three HKDF derivations: share-enc (min, max) with 64 bytes, "
+     "pair-mask (min, max), self-mask (u), salt = session_id"),
     ("6.3.signature-invalid", "MUST", "a signature that fails to verify for any reason is "
      "invalid"),
     ("6.4.share-ciphertext", "rule", "e_{u,v}: AES-256-GCM, zero nonce, 55-byte associated "
@@ -186,7 +187,7 @@ RULES: list[tuple[str, str, str]] = [
     ("8.3.commitments", "rule", "C(u, v, kind, y) and C_b"),
     ("9.rand-layout", "rule", "a client's randomness: c_u^SK, s_u^SK, b_u, then the "
      "coefficients of (s_u^SK, b_u)"),
-    ("9.no-reuse", "MUST, unobservable", "production randomness is never reused (one round's wire "
+    ("9.no-reuse", "deployment, unobservable", "production randomness is never reused (one round's wire "
      "cannot show a reuse across rounds)"),
     ("10.1.ignore-closed", "rule", "after the round completed or aborted, messages are "
      "ignored"),
@@ -344,15 +345,15 @@ RULES: list[tuple[str, str, str]] = [
      "round, cap at L; NaN refused"),
     ("12.3.dequantize", "rule", "T_i * (2c / L) - count * c"),
     ("12.3.out-of-range", "rule", "T_i > count * L refuses with AGGREGATE_OUT_OF_RANGE"),
-    ("13.framing", "MUST, unobservable", "the transport delivers whole messages, names the "
+    ("13.framing", "deployment, unobservable", "the transport delivers whole messages, names the "
      "peer"),
-    ("13.configuration", "MUST, unobservable", "the server draws a fresh nonce from a CSPRNG and "
+    ("13.configuration", "deployment, unobservable", "the server draws a fresh nonce from a CSPRNG and "
      "delivers the configuration (its digest check is 2.config-range)"),
     ("13.client-policy", "MUST", "a client applies its own threshold policy to the "
      "configuration it receives"),
-    ("13.deadlines", "MUST, unobservable", "the transport calls advance() at the deadline (its "
+    ("13.deadlines", "deployment, unobservable", "the transport calls advance() at the deadline (its "
      "effect, TIMED_OUT, is 10.1.close-timeouts)"),
-    ("13.channel-security", "MUST, unobservable", "TLS in the semi-honest mode"),
+    ("13.channel-security", "deployment, unobservable", "TLS in the semi-honest mode"),
 ]  # fmt: skip
 RULE_IDS = {rule_id for rule_id, _, _ in RULES}
 
@@ -781,8 +782,9 @@ def kdf_file() -> Json:
             "x25519_fingerprints: fingerprint = X25519(01 02 .. 20, public), null for a key "
             "that must be refused; *_inverse_alias is 1/u mod p (the point of order 2 added), "
             "the same key to X25519 and so the same fingerprint. hkdf: HKDF-SHA256(ikm, salt, "
-            "info) with 32 bytes of output; info = 'secagg/v2/' || purpose || u32(id)..., the "
-            "pair-mask ids as (min, max), share-enc as (sender, recipient)."
+            "info) with 32 bytes of output (64 for share-enc); info = 'secagg/v2/' || purpose "
+            "|| u32(id)..., the pair-mask and share-enc ids as (min, max); share-enc's output is "
+            "k_{min->max} || k_{max->min}."
         ),
         "configs": configs,
         "config_decode": decode,
@@ -1458,8 +1460,9 @@ def aead_file() -> Json:
     return {
         "version": PROTOCOL_VERSION,
         "description": (
-            "Share ciphertexts (SPEC.md section 6.4). key = k_{u->v} = HKDF(c_agreement, salt "
-            "session_id, info 'secagg/v2/share-enc' || u32(sender) || u32(recipient)); nonce "
+            "Share ciphertexts (SPEC.md section 6.4). key = k_{u->v}: of the 64 bytes of "
+            "HKDF(c_agreement, salt session_id, info 'secagg/v2/share-enc' || u32(min) || "
+            "u32(max)), the first 32 when sender < recipient, else the last 32; nonce "
             "12 zero bytes; associated_data = 'secagg/v2/share' || session_id || "
             "u32(sender) || u32(recipient) (55 bytes); plaintext = u32(sender) || "
             "u32(recipient) || key_share (36) || mask_share (36); ciphertext = AES-256-GCM "
@@ -6184,7 +6187,8 @@ def round_file() -> Json:
             "server closes the round; its prompts follow as messages, in the order it sends "
             "them), 'client_abort' and 'server_abort' (with the culprit of "
             "INCONSISTENT_SHARES). drops: the server's DropReason records in order; result: "
-            "U3, U4 and the aggregate (or its SHA-256 when m > 64); abort: the server's "
+            "U3, U4 and the aggregate (or, when m > 64, the SHA-256 of its elements encoded "
+            "w-byte little-endian); abort: the server's "
             "AbortReason. *_bad_* cases name the failure they exist for (error, reason, "
             "client or culprit); note says what happens. Honest rounds carry intermediates: "
             "keys, shares, commitments, ciphertexts, mask keys, masks, masked inputs, and the "
@@ -6508,9 +6512,10 @@ def readme(built: dict[str, Json]) -> str:
         "",
         f"{len(RULES)} rules: {len(must)} MUST ({sum(k == 'MUST' for k in must)} observable, "
         f"{len(must) - sum(k == 'MUST' for k in must)} not), {len(RULES) - len(must)} other "
-        f"normative rules; {len(hidden)} rules in all are not observable on the wire (the "
-        "MUST ones among them are to be reworded as SHOULD). Every observable rule has at "
-        "least one case.",
+        f"normative rules; {len(hidden)} rules in all are not observable on the wire: "
+        "requirements on a deployment (SPEC section 13, the randomness of section 9) or orders "
+        "and memory rules the SPEC words as SHOULD. Every observable rule has at least one "
+        "case.",
         "",
     ]
     return "\n".join(lines)
