@@ -187,8 +187,8 @@ RULES: list[tuple[str, str, str]] = [
     ("8.3.commitments", "rule", "C(u, v, kind, y) and C_b"),
     ("9.rand-layout", "rule", "a client's randomness: c_u^SK, s_u^SK, b_u, then the "
      "coefficients of (s_u^SK, b_u)"),
-    ("9.no-reuse", "deployment, unobservable", "production randomness is never reused (one round's wire "
-     "cannot show a reuse across rounds)"),
+    ("9.no-reuse", "deployment, unobservable", "production randomness is never reused "
+     "(one round's wire cannot show a reuse across rounds)"),
     ("10.1.ignore-closed", "rule", "after the round completed or aborted, messages are "
      "ignored"),
     ("10.1.ignore-unknown", "rule", "an id outside [0, n) is ignored (UNKNOWN_CLIENT recorded "
@@ -345,14 +345,14 @@ RULES: list[tuple[str, str, str]] = [
      "round, cap at L; NaN refused"),
     ("12.3.dequantize", "rule", "T_i * (2c / L) - count * c"),
     ("12.3.out-of-range", "rule", "T_i > count * L refuses with AGGREGATE_OUT_OF_RANGE"),
-    ("13.framing", "deployment, unobservable", "the transport delivers whole messages, names the "
-     "peer"),
-    ("13.configuration", "deployment, unobservable", "the server draws a fresh nonce from a CSPRNG and "
-     "delivers the configuration (its digest check is 2.config-range)"),
+    ("13.framing", "deployment, unobservable", "the transport delivers whole messages, "
+     "names the peer"),
+    ("13.configuration", "deployment, unobservable", "the server draws a fresh nonce from a "
+     "CSPRNG and delivers the configuration (its digest check is 2.config-range)"),
     ("13.client-policy", "MUST", "a client applies its own threshold policy to the "
      "configuration it receives"),
-    ("13.deadlines", "deployment, unobservable", "the transport calls advance() at the deadline (its "
-     "effect, TIMED_OUT, is 10.1.close-timeouts)"),
+    ("13.deadlines", "deployment, unobservable", "the transport calls advance() at the "
+     "deadline (its effect, TIMED_OUT, is 10.1.close-timeouts)"),
     ("13.channel-security", "deployment, unobservable", "TLS in the semi-honest mode"),
 ]  # fmt: skip
 RULE_IDS = {rule_id for rule_id, _, _ in RULES}
