@@ -25,7 +25,6 @@ regenerates every mask it removes in ``workers`` threads, each over its own rang
 
 from __future__ import annotations
 
-import bisect
 import enum
 import operator
 import struct
@@ -136,6 +135,9 @@ class Server:
         # Complete graph: every owner's commitments in one array, rows by owner.
         self._all_commitments: npt.NDArray[np.uint8] | None = None
         self._owner_row = np.zeros(0, dtype=np.int64)
+        # Sparse graph: every (owner, holder) pair's commitments, keyed owner * n + holder.
+        self._pair_keys = np.zeros(0, dtype=np.int64)
+        self._pair_commitments = np.zeros((0, 2, COMMITMENT_SIZE), dtype=np.uint8)
         self._sharings: dict[int, _Sharing] = {}
         self._accused: dict[int, frozenset[int]] = {}  # holder -> owners it reported
         self._valid: dict[int, list[int]] = {}  # owner -> holders with valid shares, sorted
@@ -352,12 +354,10 @@ class Server:
             column = int(np.searchsorted(self._u1_array, holder))
             picked: bytes = self._all_commitments[rows, column, kinds].tobytes()
             return picked
-        parts = []
-        for z, kind in zip(owners.tolist(), kinds.tolist(), strict=True):
-            sharing = self._sharings[z]
-            i = bisect.bisect_left(sharing.holders, holder)
-            parts.append(sharing.commitments[i, kind].tobytes())
-        return b"".join(parts)
+        # Sparse graph: one search in the (owner, holder) index of _forward_sparse.
+        at = np.searchsorted(self._pair_keys, owners * self.config.num_clients + holder)
+        chosen: bytes = self._pair_commitments[at, kinds].tobytes()
+        return chosen
 
     # ------------------------------------------------------------------ phase closers
 
@@ -378,26 +378,28 @@ class Server:
         self._u1_array = np.asarray(self._u1, dtype=np.int64)
         self._fingerprints.clear()
         self._require(len(self._u1), f"only {len(self._u1)} clients advertised distinct keys")
-        entries = {
-            u: wire.KeyEntry(
-                u, self._keys[u].c_public, self._keys[u].s_public, self._keys[u].signature
+        # Every entry of U1 once, as the bytes a key list carries; a client's list is its
+        # holders' rows (all of them for the complete graph, built once).
+        table = b"".join(
+            wire.key_entry_bytes(
+                self.config,
+                wire.KeyEntry(
+                    u, self._keys[u].c_public, self._keys[u].s_public, self._keys[u].signature
+                ),
             )
             for u in self._u1
-        }
+        )
+        rows = np.frombuffer(table, dtype=np.uint8).reshape(len(self._u1), -1)
         kind = wire.MessageType.KEY_LIST
+        shared_body = struct.pack(">I", len(self._u1)) + table if self._graph.complete else b""
         out = []
-        shared_body = None
         for v in self._u1:
             if self._graph.complete:
-                # Every client gets the same list: build its body once.
-                if shared_body is None:
-                    shared_body = wire.key_list_body(
-                        self.config, wire.KeyList(tuple(entries.values()))
-                    )
                 body = shared_body
             else:
-                listed = tuple(entries[u] for u in self._graph.holders(v) if u in self._u1set)
-                body = wire.key_list_body(self.config, wire.KeyList(listed))
+                listed = self._holders_in_u1(v)
+                picked = rows[np.searchsorted(self._u1_array, listed)]
+                body = struct.pack(">I", len(listed)) + picked.tobytes()
             out.append((v, wire.envelope(self.config, kind, wire.SERVER_ID, v, body)))
         self._enter(ServerPhase.SHARE_KEYS, self._u1)
         return out
@@ -422,20 +424,31 @@ class Server:
         return out
 
     def _forward_sparse(self, live: list[int]) -> list[npt.NDArray[np.void]]:
-        """Each client's ShareForward entries, pair by pair (k per client)."""
+        """Each client's ShareForward entries for a sparse graph: every (owner, holder) pair of
+        every sharing gets the key ``owner * n + holder`` in one sorted index, so a client's
+        entries are gathered with one search for all its owners."""
+        n = self.config.num_clients
+        peer_keys, holder_keys, ciphertexts, commitments = [], [], [], []
+        for u in sorted(self._sharings):
+            sharing = self._sharings[u]
+            assert sharing.ciphertexts is not None
+            peer_keys.append(np.asarray(sharing.peers, dtype=np.int64) + u * n)
+            holder_keys.append(np.asarray(sharing.holders, dtype=np.int64) + u * n)
+            ciphertexts.append(sharing.ciphertexts)
+            commitments.append(sharing.commitments)
+        ct_keys, commit_keys = np.concatenate(peer_keys), np.concatenate(holder_keys)
+        ct_all = np.concatenate(ciphertexts)
+        self._pair_commitments = np.concatenate(commitments)
+        # Owners are sorted and each one's holders too, so both key arrays are sorted already.
+        self._pair_keys = commit_keys
         forwards = []
         for v in live:
-            owners = self._forwarded_to(v)
-            records = np.empty(len(owners), dtype=_FORWARD_RECORD)
-            records["id"] = owners
-            for row, u in enumerate(owners):
-                sharing = self._sharings[u]
-                assert sharing.ciphertexts is not None
-                at = bisect.bisect_left(sharing.peers, v)
-                records["ciphertext"][row] = sharing.ciphertexts[at]
-                records["commitments"][row] = sharing.commitments[
-                    bisect.bisect_left(sharing.holders, v)
-                ]
+            senders = np.asarray(self._forwarded_to(v), dtype=np.int64)
+            pairs = senders * n + v
+            records = np.empty(len(senders), dtype=_FORWARD_RECORD)
+            records["id"] = senders
+            records["ciphertext"] = ct_all[np.searchsorted(ct_keys, pairs)]
+            records["commitments"] = self._pair_commitments[np.searchsorted(commit_keys, pairs)]
             forwards.append(records)
         return forwards
 

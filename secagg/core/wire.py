@@ -481,16 +481,18 @@ def _key_entry_size(config: RoundConfig) -> int:
     return _KEY_ENTRY_SIZE + (SIGNATURE_SIZE if config.malicious else 0)
 
 
+def key_entry_bytes(config: RoundConfig, entry: KeyEntry) -> bytes:
+    """One KeyList entry: ``u32(client) || c_public || s_public [|| signature]``."""
+    return (
+        _U32.pack(entry.client)
+        + _check_fixed(entry.c_public, PUBLIC_KEY_SIZE, "a public key")
+        + _check_fixed(entry.s_public, PUBLIC_KEY_SIZE, "a public key")
+        + _check_signature(config, entry.signature)
+    )
+
+
 def key_list_body(config: RoundConfig, msg: KeyList) -> bytes:
-    parts = [_U32.pack(len(msg.entries))]
-    for e in msg.entries:
-        parts.append(
-            _U32.pack(e.client)
-            + _check_fixed(e.c_public, PUBLIC_KEY_SIZE, "a public key")
-            + _check_fixed(e.s_public, PUBLIC_KEY_SIZE, "a public key")
-            + _check_signature(config, e.signature)
-        )
-    return b"".join(parts)
+    return _U32.pack(len(msg.entries)) + b"".join(key_entry_bytes(config, e) for e in msg.entries)
 
 
 def encode_key_list(config: RoundConfig, recipient: int, msg: KeyList) -> bytes:
