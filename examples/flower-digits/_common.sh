@@ -17,12 +17,25 @@ start() {  # start NAME CMD...: run CMD in its own process group, output to $WOR
   PGIDS+=("$!")
 }
 
+descendants() {  # descendants PID...: every process below these, found before any is killed
+  local p c
+  for p in "$@"; do
+    for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do echo "$c"; descendants "$c"; done
+  done
+}
+
 cleanup() {
-  local pg
+  # flower-superexec starts in a session of its own, so a process-group kill misses it:
+  # collect the whole tree first, then stop groups and stragglers alike.
+  local pg pids
+  pids="$(descendants "${PGIDS[@]}")"
   for pg in "${PGIDS[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for pg in $pids; do kill -TERM "$pg" 2>/dev/null || true; done
   sleep 1
   for pg in "${PGIDS[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
-  [ -n "${KEEP_WORK:-}" ] && echo "logs kept in $WORK" || rm -rf "$WORK"
+  for pg in $pids; do kill -KILL "$pg" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP_WORK:-}" ]; then echo "logs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
 
