@@ -25,7 +25,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_certs(directory: Path, ca_name: str = "secagg-flower-test-ca") -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=2))
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -40,9 +40,15 @@ def make_certs(directory: Path, ca_name: str = "secagg-flower-test-ca") -> None:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -74,9 +80,7 @@ def make_certs(directory: Path, ca_name: str = "secagg-flower-test-ca") -> None:
     (directory / "server.pem").write_bytes(cert.public_bytes(pem))
     key_path = directory / "server.key"
     key_path.write_bytes(
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     key_path.chmod(0o600)
 

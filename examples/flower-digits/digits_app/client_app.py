@@ -20,9 +20,7 @@ class DigitsClient(NumPyClient):
         cfg, node = context.run_config, context.node_config
         self.partition = int(node["partition-id"])
         self.seed = int(cfg["seed"])
-        self.x, self.y = task.load_partition(
-            self.partition, int(node["num-partitions"]), self.seed
-        )
+        self.x, self.y = task.load_partition(self.partition, int(node["num-partitions"]), self.seed)
         self.model = task.new_model(self.seed, int(cfg["padding"]))
         self.epochs, self.lr = int(cfg["local-epochs"]), float(cfg["learning-rate"])
         self.batch_size = int(cfg["batch-size"])

@@ -81,8 +81,12 @@ def _first_message(
     for key, record in msg.content.items():
         if key not in (records.CONFIG_KEY, records.PAYLOAD_KEY):
             inner[key] = record
+    original = msg.content
     msg.content = inner
-    out = call_next(msg, ctxt)
+    try:
+        out = call_next(msg, ctxt)
+    finally:
+        msg.content = original  # the caller's message is left as it came
     if out.has_error():
         return _refuse(msg, ctxt, header, "TRAIN_FAILED", "the ClientApp returned an error")
     try:
