@@ -1,0 +1,272 @@
+"""Real processes on loopback: a SuperLink and SuperNodes over TLS, faults injected.
+
+Not part of `./dev test` (a run takes minutes: each message round trip in Flower's deployment
+runtime costs seconds); run with `./dev test-flower`. Every process is started here in its
+own session and killed, with everything below it, when the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+BIN = Path(sys.executable).parent
+APP = HERE / "app"
+sys.path.insert(0, str(APP))
+from fault_app.updates import mean_of  # noqa: E402
+
+STAGE_TIMEOUT = 10.0
+RUN_LIMIT = 900.0  # the whole faulty run must end within this (it takes about 5 minutes)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
+    children = [int(p) for p in out.stdout.split()]
+    return children + [d for c in children for d in descendants(c)]
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process, its group and every process below it (flower-superexec runs in a
+    session of its own, so the group alone would miss it)."""
+    pids = descendants(proc.pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+@dataclass
+class Deployment:
+    work: Path
+    port: int
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.work / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            list(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            cwd=self.work,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def certs(self, name: str) -> Path:
+        folder = self.work / name
+        subprocess.run(
+            [sys.executable, str(ROOT / "examples/flower-digits/make_certs.py"), str(folder)],
+            check=True,
+            env=self.env,
+        )
+        return folder
+
+    def superlink(self, certs: Path) -> None:
+        self.start(
+            "superlink",
+            str(BIN / "flower-superlink"),
+            "--ssl-ca-certfile",
+            str(certs / "ca.crt"),
+            "--ssl-certfile",
+            str(certs / "server.pem"),
+            "--ssl-keyfile",
+            str(certs / "server.key"),
+            "--isolation",
+            "subprocess",
+            "--disable-runtime-dependency-installation",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise AssertionError("the SuperLink did not start listening")
+
+    def supernode(self, i: int, ca: Path, node_config: str, *extra: str) -> subprocess.Popen[bytes]:
+        return self.start(
+            f"supernode-{i}",
+            str(BIN / "flower-supernode"),
+            "--root-certificates",
+            str(ca),
+            "--superlink",
+            f"127.0.0.1:{self.port}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(free_port()),
+            "--node-config",
+            node_config,
+            *extra,
+        )
+
+    def log(self, name: str) -> str:
+        return (self.work / f"{name}.log").read_text(errors="replace")
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    env = dict(os.environ)
+    env.update(
+        FLWR_HOME=str(tmp_path / "flwr-home"),
+        FLWR_TELEMETRY_ENABLED="0",
+        FLWR_DISABLE_UPDATE_CHECK="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    (tmp_path / "flwr-home").mkdir()
+    d = Deployment(tmp_path, free_port(), env)
+    try:
+        yield d
+    finally:
+        for proc in d.procs.values():
+            kill_tree(proc)
+
+
+FAULTS = {  # partition -> fault (kind:round:step); step 0 is the first message, with training
+    0: "hang:1:0",  # killed with SIGKILL while training / advertising keys
+    1: "tamper:1:2",  # its masked input arrives with a flipped byte
+    2: "hang:2:1",  # killed during key sharing
+    3: f"stall:2:2:{STAGE_TIMEOUT + 6}",  # answers the masked-input prompt after the deadline
+    4: "hang:3:3",  # killed during unmasking (its input is in the sum already)
+    6: "hang:3:2",  # killed before sending its masked input
+}
+EXPECTED = {1: [2, 3, 4, 5, 6], 2: [1, 4, 5, 6], 3: [1, 3, 4, 5], 4: [1, 3, 5]}
+# The drops each round must show: (stage index, reason). Nodes killed in earlier rounds may
+# also show up at stage 0 (TIMED_OUT) until the SuperLink notices they are gone.
+MUST_DROP = {
+    1: [(0, "TIMED_OUT"), (2, "DECODE_FAILED")],
+    2: [(1, "TIMED_OUT"), (2, "TIMED_OUT")],
+    3: [(2, "TIMED_OUT"), (3, "TIMED_OUT")],
+    4: [],
+}
+
+
+def test_kill_stall_and_tamper_over_tls(deployment: Deployment) -> None:
+    d = deployment
+    certs = d.certs("certs")
+    d.superlink(certs)
+    markers = d.work / "markers"
+    markers.mkdir()
+    nodes = {}
+    for i in range(7):
+        config = f"partition-id={i} num-partitions=7 marker-dir='{markers}'"
+        fault = FAULTS.get(i, "")
+        if fault.startswith("stall"):
+            kind, at_round, at_step, seconds = fault.split(":")
+            fault = f"{kind}:{at_round}:{at_step}"
+            config += f" stall-seconds={seconds}"
+        if fault:
+            config += f" fault='{fault}'"
+        nodes[i] = d.supernode(i, certs / "ca.crt", config)
+
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:  # kill -9 a SuperNode (and its app processes) once it hangs
+        while not stop.is_set():
+            for marker in markers.glob("hang-*"):
+                i = int(marker.name.split("-")[1])
+                if i not in killed:
+                    kill_tree(nodes[i])
+                    killed.append(i)
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=killer, daemon=True)
+    watcher.start()
+    (d.work / "flwr-home" / "config.toml").write_text(
+        f'[superlink]\ndefault = "tls"\n\n[superlink.tls]\naddress = "127.0.0.1:{d.port}"\n'
+        f'root-certificates = "{certs / "ca.crt"}"\n'
+    )
+    report_path = d.work / "report.json"
+    run = subprocess.run(
+        [
+            str(BIN / "flwr"),
+            "run",
+            str(APP),
+            "tls",
+            "--stream",
+            "--run-config",
+            f"report-path='{report_path}' stage-timeout={STAGE_TIMEOUT}",
+        ],
+        capture_output=True,
+        text=True,
+        env=d.env,
+        timeout=RUN_LIMIT,
+        check=False,
+    )
+    stop.set()
+    watcher.join()
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    reports: list[dict[str, Any]] = json.loads(report_path.read_text())
+    assert sorted(killed) == [0, 2, 4, 6]
+    assert [r["server_round"] for r in reports] == [1, 2, 3, 4]
+    for r in reports:
+        n = int(r["server_round"])
+        assert r["status"] == "completed", r
+        assert r["partitions"] == EXPECTED[n]
+        model = [np.asarray(v, dtype=np.float32) for v in r["model"]]
+        want = [w.ravel() for w in mean_of(EXPECTED[n], n)]
+        for got, expected in zip(model, want, strict=True):
+            np.testing.assert_array_equal(got, expected)
+        drops = [(drop["phase"], drop["reason"]) for drop in r["drops"]]
+        phases = [s["phase"] for s in r["stages"]]
+        for stage, reason in MUST_DROP[n]:
+            assert (phases[stage], reason) in drops, (n, drops)
+        extra = list(drops)
+        for stage, reason in MUST_DROP[n]:
+            extra.remove((phases[stage], reason))
+        assert all(drop == (phases[0], "TIMED_OUT") for drop in extra), (n, drops)
+
+
+def test_a_supernode_with_the_wrong_ca_is_refused(deployment: Deployment) -> None:
+    d = deployment
+    good, other = d.certs("certs"), d.certs("other-ca")
+    d.superlink(good)
+    node = d.supernode(
+        0,
+        other / "ca.crt",
+        "partition-id=0 num-partitions=1",
+        "--max-retries",
+        "2",
+        "--max-wait-time",
+        "20",
+    )
+    code = node.wait(timeout=120)
+    assert code != 0
+    log = d.log("supernode-0").lower()
+    assert "certificate verify failed" in log, log[-2000:]  # refused by TLS, nothing else
