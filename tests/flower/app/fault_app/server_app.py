@@ -60,6 +60,7 @@ def main(grid: Grid, context: Context) -> None:
         reconstruction_threshold=int(cfg["threshold"]),
         max_weight=1.0,
         timeout=float(cfg["stage-timeout"]),
+        train_timeout=float(cfg["train-timeout"]),
     )
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=rounds), strategy=strategy)
     DefaultWorkflow(fit_workflow=workflow)(grid, legacy)
