@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from flwr.server.compat.grid_client_proxy import GridClientProxy
 from flwr.server.strategy import FedAvg
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
 
-from secagg.integrations.flower import secagg_mod
+from secagg.integrations.flower import make_keys, secagg_mod
 from secagg.integrations.flower.local_grid import Fault, LocalGrid
 from secagg.integrations.flower.records import CONFIG_KEY
 
@@ -65,12 +66,16 @@ def local_grid(
     nodes: Sequence[int] = NODES,
     app: ClientApp | None = None,
     fail_round: dict[int, int] | None = None,
+    node_config: Callable[[int], UserConfig] | None = None,
 ) -> LocalGrid:
     """`nodes` running `app` (default: FixedClient behind secagg_mod); node `k` of
-    `fail_round` raises in training round `fail_round[k]`."""
+    `fail_round` raises in training round `fail_round[k]`; `node_config(partition)` adds to
+    each node's config (e.g. its signing key and roster)."""
     configs: dict[int, UserConfig] = {}
     for i, node in enumerate(nodes):
         configs[node] = {"partition-id": i, "fail-round": (fail_round or {}).get(node, -1)}
+        if node_config is not None:
+            configs[node].update(node_config(i))
     return LocalGrid(
         app if app is not None else client_app(), nodes, node_configs=configs, fault=fault
     )
@@ -123,6 +128,20 @@ def mean_of(partitions: Sequence[int], server_round: int) -> Arrays:
         )
         for k in range(len(SHAPES))
     ]
+
+
+def malicious_nodes(folder: Path, count: int = len(NODES)) -> Callable[[int], UserConfig]:
+    """Key files for `count` nodes in `folder`; the node config that points node `i` at its
+    own key and the roster."""
+    make_keys(folder, count)
+
+    def config(partition: int) -> UserConfig:
+        return {
+            "secagg-signing-key": str(folder / f"node-{partition}.key"),
+            "secagg-roster": str(folder / "roster.json"),
+        }
+
+    return config
 
 
 def step_of(message: Message) -> int | None:

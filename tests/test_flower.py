@@ -8,6 +8,8 @@ with training; then one per server prompt), so the tests name no round of the co
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,29 +17,67 @@ from flower_support import (
     NODES,
     legacy_context,
     local_grid,
+    malicious_nodes,
     mean_of,
     run_round,
     step_of,
 )
 from flwr.app import ConfigRecord, Context, Error, Message, RecordDict
 from flwr.app.message_type import MessageType
+from flwr.app.user_config import UserConfig
 
-from secagg.integrations.flower import SecAggWorkflow, secagg_mod
+from secagg.integrations.flower import (
+    SecAggWorkflow,
+    WeakThresholdError,
+    make_keys,
+    secagg_mod,
+)
 from secagg.integrations.flower import records as rec
 from secagg.integrations.flower.local_grid import LocalGrid
 
 SORTED = sorted(NODES)
 PARTITION = {node: i for i, node in enumerate(NODES)}
-STEPS = (0, 1, 2, 3)  # the first message and the three prompts of today's core protocol
 VICTIM = NODES[1]
 Run = Callable[[], Message]
 
+# The stages of protocol version 2 as the report names them: step 0 is the first message (with
+# training), then one step per server prompt.
+SEMI_HONEST_STAGES = ("advertise_keys", "share_keys", "share_check", "masked_input", "unmasking")
+MALICIOUS_STAGES = (*SEMI_HONEST_STAGES[:4], "consistency_check", "unmasking")
+MASKED_INPUT_STEP = 3  # a node lost after this step is in the sum
 
-def workflow(threshold: int = 3) -> SecAggWorkflow:
+
+def workflow(threshold: int | None = 3, **kwargs: object) -> SecAggWorkflow:
     # max_weight = 1 = every node's example count: weights are exactly 1, so the aggregate of
     # 1/4-grid values is exact and the tests can compare it bit for bit.
-    return SecAggWorkflow(
-        num_shares=1.0, reconstruction_threshold=threshold, max_weight=1.0, timeout=0.3
+    options: dict[str, object] = {"num_shares": 1.0, "max_weight": 1.0, "timeout": 0.3}
+    options.update(kwargs)
+    return SecAggWorkflow(reconstruction_threshold=threshold, **options)  # type: ignore[arg-type]
+
+
+@dataclass
+class Mode:
+    """One way to run the protocol: its workflow, its nodes' config, its stages."""
+
+    name: str
+    stages: tuple[str, ...]
+    make: Callable[[], SecAggWorkflow]
+    node_config: Callable[[int], UserConfig] | None = None
+
+
+def mode(name: str, tmp_path: Path) -> Mode:
+    if name == "complete":
+        return Mode(name, SEMI_HONEST_STAGES, lambda: workflow(3))
+    if name == "sparse":  # num_shares=3: k = 2 neighbours, t = 2 of the 3 holders
+        return Mode(name, SEMI_HONEST_STAGES, lambda: workflow(None, num_shares=3))
+    assert name == "malicious"
+    config = malicious_nodes(tmp_path)
+    roster = tmp_path / "roster.json"
+    return Mode(
+        name,
+        MALICIOUS_STAGES,
+        lambda: workflow(3, security="malicious", roster=roster),
+        config,
     )
 
 
@@ -72,52 +112,74 @@ def flip_payload(content: RecordDict) -> None:
 # ---------------------------------------------------------------------- complete rounds
 
 
-def test_rounds_give_the_exact_fedavg_of_every_node() -> None:
-    grid = local_grid()
+@pytest.mark.parametrize("name", ["complete", "sparse", "malicious"])
+def test_rounds_give_the_exact_fedavg_of_every_node(name: str, tmp_path: Path) -> None:
+    m = mode(name, tmp_path)
+    grid = local_grid(node_config=m.node_config)
     context = legacy_context(grid)
-    wf = workflow()
+    wf = m.make()
     for server_round in (1, 2):
+        sent = grid.messages_sent
         model = run_round(wf, grid, context, server_round)
         assert_model(model, mean_of(range(len(NODES)), server_round))
         report = wf.reports[-1]
         assert report.status == "completed"
+        assert tuple(s.phase for s in report.stages) == m.stages
         assert report.nodes == tuple(SORTED)  # client ids 0..n-1 follow the sorted node ids
         assert report.survivors == tuple(SORTED)
         assert report.drops == [] and report.refusals == {}
         assert report.total_weight == len(NODES)
         assert report.bytes_total > 0
+        assert report.security == ("malicious" if name == "malicious" else "semi_honest")
+        assert report.neighbors == (2 if name == "sparse" else None)
+        assert report.threshold == (2 if name == "sparse" else 3)
+        # The malicious mode asks each node for its identity once, in the first round.
+        hello = name == "malicious" and server_round == 1
+        assert (report.hello is not None) is hello
+        assert grid.messages_sent - sent == len(NODES) * (len(m.stages) + hello)
 
 
 # ---------------------------------------------------------------------- dead and stalled nodes
 
 
-@pytest.mark.parametrize("mode", ["killed", "stalled"])
-@pytest.mark.parametrize("step", STEPS)
-def test_a_node_lost_at_any_step_is_dropped_and_the_round_completes(mode: str, step: int) -> None:
+LOSSES = [
+    *[("complete", step, kind) for step in range(5) for kind in ("killed", "stalled")],
+    *[("malicious", step, kind) for step in range(6) for kind in ("killed", "stalled")],
+    *[("sparse", step, "killed") for step in range(5)],
+]
+
+
+@pytest.mark.parametrize(("name", "step", "kind"), LOSSES)
+def test_a_node_lost_at_any_stage_is_dropped_and_the_round_completes(
+    name: str, step: int, kind: str, tmp_path: Path
+) -> None:
+    m = mode(name, tmp_path)
+
     def fault(node: int, message: Message, run: Run) -> Message | None:
         s = step_of(message)
         if node != VICTIM or s is None or s < step:
             return run()
-        if mode == "stalled" and s == step:
+        if kind == "stalled" and s == step:
             run()  # the node works, but its reply misses the deadline
         return None
 
-    grid = local_grid(only_in_round(1, fault))
+    grid = local_grid(only_in_round(1, fault), node_config=m.node_config)
     context = legacy_context(grid)
-    wf = workflow()
+    wf = m.make()
     model = run_round(wf, grid, context, 1)
     report = wf.reports[-1]
     assert report.status == "completed"
+    assert report.stages[step].phase == m.stages[step]
     [drop] = report.drops
     assert (drop.node_id, drop.client_id, drop.reason) == (
         VICTIM,
         SORTED.index(VICTIM),
         "TIMED_OUT",
     )
-    assert drop.phase == report.stages[step].phase
+    assert drop.phase == m.stages[step]
     # Lost before it sent its masked input: not in the sum. Lost after: in the sum, and the
     # others' shares remove its self mask.
-    in_sum = step == STEPS[-1]
+    in_sum = step > MASKED_INPUT_STEP
     assert (VICTIM in report.survivors) is in_sum
     assert_model(model, mean_of(partitions(report.survivors), 1))
     assert len(report.survivors) == len(NODES) - (0 if in_sum else 1)
@@ -163,7 +225,7 @@ def test_a_round_with_fewer_nodes_than_the_threshold_is_cancelled() -> None:
 # ---------------------------------------------------------------------- tampering
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize("step", range(len(SEMI_HONEST_STAGES)))
 def test_a_node_whose_replies_are_tampered_with_is_dropped(step: int) -> None:
     def fault(node: int, message: Message, run: Run) -> Message | None:
         reply = run()
@@ -181,12 +243,12 @@ def test_a_node_whose_replies_are_tampered_with_is_dropped(step: int) -> None:
     assert drop.node_id == VICTIM
     assert drop.reason == "DECODE_FAILED"  # the envelope's integrity digest catches the flip
     assert drop.phase == report.stages[step].phase
-    assert (VICTIM in report.survivors) is (step == STEPS[-1])
+    assert (VICTIM in report.survivors) is (step > MASKED_INPUT_STEP)
     assert_model(model, mean_of(partitions(report.survivors), 1))
     assert_model(run_round(wf, grid, context, 2), mean_of(partitions(SORTED), 2))
 
 
-@pytest.mark.parametrize("step", STEPS[1:])
+@pytest.mark.parametrize("step", range(1, len(SEMI_HONEST_STAGES)))
 def test_a_prompt_tampered_with_on_its_way_drops_only_its_node(step: int) -> None:
     def fault(node: int, message: Message, run: Run) -> Message | None:
         if node == VICTIM and step_of(message) == step:
@@ -214,15 +276,16 @@ def test_error_replies_and_foreign_replies_drop_the_node_without_crashing() -> N
         if node == NODES[2] and step_of(message) == 1:
             content = RecordDict()
             content.config_records[rec.CONFIG_KEY] = ConfigRecord(
-                {"version": 1, "nonce": b"\x00" * 32, "step": 1, "status": "ok"}
+                {"version": rec.FORMAT_VERSION, "nonce": b"\x00" * 32, "step": 1, "status": "ok"}
             )
             content.array_records[rec.PAYLOAD_KEY] = rec.payload_record(b"garbage")
             return Message(content, reply_to=message)
         return reply
 
-    grid = local_grid(only_in_round(1, fault))
+    nodes = (*NODES, 77, 78)  # 3 of 7 misbehave, t = 4 of 7
+    grid = local_grid(only_in_round(1, fault), nodes=nodes)
     context = legacy_context(grid)
-    wf = workflow(threshold=2)
+    wf = workflow(threshold=4)
     model = run_round(wf, grid, context, 1)
     report = wf.reports[-1]
     assert report.status == "completed"
@@ -231,8 +294,8 @@ def test_error_replies_and_foreign_replies_drop_the_node_without_crashing() -> N
         NODES[1]: "NOT_SECAGG",
         NODES[2]: "WRONG_SESSION_OR_STEP",
     }
-    assert report.survivors == tuple(sorted(NODES[3:]))
-    assert_model(model, mean_of(partitions(report.survivors), 1))
+    assert report.survivors == tuple(sorted(nodes[3:]))
+    assert_model(model, mean_of(sorted(nodes.index(n) for n in report.survivors), 1))
 
 
 def test_a_node_that_fails_to_train_steps_out_and_trains_next_round() -> None:
@@ -275,10 +338,11 @@ def test_the_mod_passes_other_messages_through() -> None:
 @pytest.mark.parametrize(
     ("values", "reason"),
     [
-        ({"version": 1, "nonce": b"\x01" * 32, "step": 2}, "NO_SESSION"),
+        ({"version": 2, "nonce": b"\x01" * 32, "step": 2}, "NO_SESSION"),
+        ({"version": 1, "nonce": b"\x01" * 32, "step": 1}, "MALFORMED_PROMPT"),  # protocol v1
         ({"version": 9, "nonce": b"\x01" * 32, "step": 1}, "MALFORMED_PROMPT"),
-        ({"version": 1, "nonce": "x", "step": 1}, "MALFORMED_PROMPT"),
-        ({"version": 1, "nonce": b"\x01" * 32, "step": 0, "n": 3}, "MALFORMED_PROMPT"),
+        ({"version": 2, "nonce": "x", "step": 1}, "MALFORMED_PROMPT"),
+        ({"version": 2, "nonce": b"\x01" * 32, "step": 0, "n": 3}, "MALFORMED_PROMPT"),
     ],
 )
 def test_the_mod_refuses_prompts_it_cannot_act_on(values: dict[str, object], reason: str) -> None:
@@ -331,7 +395,8 @@ def test_a_ten_million_parameter_model_aggregates_exactly() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"num_shares": 1, "reconstruction_threshold": 2},
+        {"num_shares": 2, "reconstruction_threshold": 2},
+        {"num_shares": 3, "reconstruction_threshold": 4},
         {"num_shares": 1.5, "reconstruction_threshold": 2},
         {"num_shares": 1.0, "reconstruction_threshold": 0},
         {"num_shares": 1.0, "reconstruction_threshold": 1.5},
@@ -339,6 +404,12 @@ def test_a_ten_million_parameter_model_aggregates_exactly() -> None:
         {"num_shares": 1.0, "reconstruction_threshold": 2, "timeout": -1},
         {"num_shares": 1.0, "reconstruction_threshold": 2, "quantization_range": 0},
         {"num_shares": 1.0, "reconstruction_threshold": 2, "modulus_range": 3},
+        {"security": "malicious"},  # no roster
+        {"security": "byzantine"},
+        {"roster": "roster.json"},  # a roster without the malicious mode
+        {"corrupt": 0.5},
+        {"dropout": -0.1},
+        {"allow_weak_threshold": "yes"},
     ],
 )
 def test_invalid_settings_are_refused_at_construction(kwargs: dict[str, object]) -> None:
@@ -346,17 +417,96 @@ def test_invalid_settings_are_refused_at_construction(kwargs: dict[str, object])
         SecAggWorkflow(**kwargs)  # type: ignore[arg-type]
 
 
-def test_threshold_resolution_follows_flower() -> None:
-    assert workflow(threshold=3).settings.threshold(5) == 3
-    wf = SecAggWorkflow(num_shares=1.0, reconstruction_threshold=0.6)
-    assert wf.settings.threshold(5) == 3  # round(0.6 * 5)
-    assert wf.settings.threshold(2) == 2  # never below 2
-    sparse = SecAggWorkflow(num_shares=3, reconstruction_threshold=0.67)
-    assert sparse.settings.threshold(10) == 2  # round(0.67 * 3), as Flower computes it
+@pytest.mark.parametrize(
+    ("num_shares", "threshold", "nodes", "plan"),
+    [
+        # num_shares counts the node itself: k = num_shares - 1, rounded up to an even k in
+        # [2, n - 2], else the complete graph (None).
+        (3, 2, 10, (2, 2)),
+        (4, 3, 10, (4, 3)),  # k = 3 -> 4
+        (9, 5, 10, (8, 5)),  # k = 8 = n - 2
+        (10, 6, 10, (None, 6)),  # k = 9 -> 10 > n - 2: complete graph
+        (3, 2, 3, (None, 2)),  # k = 2 > n - 2
+        (1.0, 3, 5, (None, 3)),
+        (1, 3, 5, (None, 3)),  # Flower: the int 1 means every node
+        (0.5, 0.6, 10, (4, 3)),  # Flower's float rule: round(5) = 5 holders; t = round(3)
+        (0.4, 0.6, 10, (4, 3)),  # round(4) = 4 is even: 5 holders, as in Flower
+        (0.1, 0.6, 10, (None, 6)),  # round(1) <= 2: every node, as in Flower
+        (1.0, 0.6, 2, (None, 2)),  # a fraction never gives t below 2
+        # secagg's defaults: the smallest t the policy accepts for the graph ...
+        (1.0, None, 5, (None, 3)),
+        (3, None, 10, (2, 2)),
+        (1.0, None, 40, (None, 21)),
+        # ... and the finder's (k, t) when num_shares is None too (5% dropout, 5% corrupt).
+        (None, None, 1000, (30, 17)),
+        (None, None, 5, (None, 3)),
+        (None, 20, 1000, (30, 20)),
+    ],
+)
+def test_flowers_parameters_map_onto_the_graph_and_threshold(
+    num_shares: int | float | None,
+    threshold: int | float | None,
+    nodes: int,
+    plan: tuple[int | None, int],
+) -> None:
+    settings = SecAggWorkflow(num_shares, threshold).settings
+    got = settings.plan(nodes)
+    assert (got.neighbors, got.threshold) == plan
+
+
+def test_malicious_defaults_follow_the_malicious_policy(tmp_path: Path) -> None:
+    make_keys(tmp_path, 3)
+    wf = SecAggWorkflow(
+        num_shares=1.0, security="malicious", roster=tmp_path / "roster.json", corrupt=0.2
+    )
+    # 2t > n + n_C: 20 nodes with 4 corrupt need t >= 13 (semi-honest: 11).
+    assert wf.settings.plan(20).threshold == 13
+    assert SecAggWorkflow(num_shares=1.0, corrupt=0.2).settings.plan(20).threshold == 11
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"num_shares": 1.0, "reconstruction_threshold": 2}, "not more than half"),
+        ({"num_shares": 1.0, "reconstruction_threshold": 0.4}, "not more than half"),
+        ({"num_shares": 3, "reconstruction_threshold": 1}, "not more than half"),
+        # 2t > k + 1, but 2 of 5 nodes corrupt fill a neighbourhood of 2 far too often.
+        ({"num_shares": 3, "reconstruction_threshold": 2, "corrupt": 0.45}, "corrupt neighbours"),
+    ],
+)
+def test_a_weak_threshold_is_refused_before_any_message(
+    kwargs: dict[str, object], why: str
+) -> None:
+    grid = local_grid()
+    context = legacy_context(grid)
+    wf = SecAggWorkflow(max_weight=1.0, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(WeakThresholdError, match=why) as info:
+        run_round(wf, grid, context, 1)
+    assert "allow_weak_threshold=True" in str(info.value)
+    assert grid.messages_sent == 0
+
+
+def test_a_weak_threshold_runs_only_where_the_server_and_every_node_allow_it() -> None:
+    # The server opts out, the nodes do not: every node refuses the configuration.
+    grid = local_grid()
+    context = legacy_context(grid)
+    wf = workflow(threshold=2, allow_weak_threshold=True)
+    before = run_round(wf, grid, context, 1)
+    report = wf.reports[-1]
+    assert (report.status, report.reason) == ("aborted", "BELOW_THRESHOLD")
+    assert report.refusals == dict.fromkeys(NODES, "CONFIG_REFUSED")
+    assert all(not a.any() for a in before)
+    # Both opt out: the round runs with t = 2 of 5.
+    grid = local_grid(node_config=lambda i: {"secagg-allow-weak-threshold": True})
+    context = legacy_context(grid)
+    model = run_round(wf, grid, context, 1)
+    assert wf.reports[-1].status == "completed"
+    assert wf.reports[-1].threshold == 2
+    assert_model(model, mean_of(range(len(NODES)), 1))
 
 
 def test_a_modulus_too_small_for_the_nodes_cancels_nothing_but_is_refused() -> None:
-    wf = SecAggWorkflow(num_shares=1.0, reconstruction_threshold=2, modulus_range=1 << 24)
+    wf = SecAggWorkflow(num_shares=1.0, reconstruction_threshold=3, modulus_range=1 << 24)
     grid = local_grid()
     context = legacy_context(grid)
     with pytest.raises(ValueError, match="could wrap"):

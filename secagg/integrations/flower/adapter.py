@@ -1,16 +1,22 @@
 """The one place where the Flower integration touches secagg's protocol core.
 
 Everything else in :mod:`secagg.integrations.flower` speaks to the core only through the
-names defined here, so a change to the core API (new rounds, ``RoundConfig`` fields such as
-``neighbors`` or ``security``, signing keys, a roster) is absorbed in this module alone.
+names defined here, so a change to the core API is absorbed in this module alone.
 
-Core API used (secagg 0.1):
+Core API used (secagg 0.2, protocol version 2):
 
-* ``RoundConfig(num_clients, threshold, dim, bits, session_nonce)`` and ``SESSION_NONCE_SIZE``;
+* ``RoundConfig(num_clients, threshold, dim, bits, session_nonce, neighbors=, security=,
+  roster=, corrupt=, allow_weak_threshold=)``, its 83-byte ``encode()`` and
+  ``RoundConfig.decode(data, roster=, corrupt=, allow_weak_threshold=)``: the server sends the
+  encoding, and a client rebuilds the configuration under **its own** policy (protocol/SPEC.md
+  section 13: a server cannot lower ``t`` for a client);
 * ``Server(config)``: ``receive``, ``ready``, ``advance``, ``phase``, ``result``, ``drops``,
   ``ServerPhase``, ``ProtocolAbort`` (``reason``, ``detail``);
-* ``Client(config, client_id, x, rand)``, ``rand_size(config)``: ``start``, ``handle``,
-  ``ClientAbort`` (``reason``, ``detail``);
+* ``Client(config, client_id, x, rand, signing_key=)``, ``rand_size(config)``: ``start``,
+  ``handle``, ``ClientAbort`` (``reason``, ``detail``);
+* ``SigningKey`` and ``Roster`` (Ed25519, the malicious mode), ``crypto.sign.verify``;
+* ``params.secaggplus_parameters`` and ``params.threshold_problem`` (the (k, t) finder and the
+  threshold policy);
 * the float layer: ``QuantizationConfig``, ``quantize``, ``dequantize_sum``;
 * ``ConfigError`` for parameters the core refuses.
 
@@ -22,35 +28,65 @@ whatever prompt comes. No round names or counts are hard-coded outside the core.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from secagg.config import SESSION_NONCE_SIZE, RoundConfig, ring_dtype_width
+from secagg import params as core_params
+from secagg.config import (
+    ENCODED_SIZE,
+    SESSION_NONCE_SIZE,
+    RoundConfig,
+    Security,
+    as_security,
+    ring_dtype_width,
+)
 from secagg.core.client import Client, ClientPhase, rand_size
 from secagg.core.server import Server, ServerPhase
+from secagg.crypto.hashing import sha256
+from secagg.crypto.sign import Roster, RosterError, SigningKey, verify
 from secagg.encoding.quantize import QuantizationConfig, dequantize_sum, quantize
 from secagg.errors import ClientAbort, ConfigError, ProtocolAbort, StateError
 
 __all__ = [
+    "ENCODED_SIZE",
     "SESSION_NONCE_SIZE",
+    "ClientPolicy",
     "ClientRefusal",
     "ClientSession",
     "ConfigError",
     "DropRecord",
     "QuantizationConfig",
+    "ReplayDiverged",
+    "Roster",
+    "RosterError",
+    "Security",
     "ServerSession",
     "SessionAborted",
-    "SessionParams",
+    "SigningKey",
+    "as_security",
+    "default_threshold",
     "dequantize_vector",
+    "find_parameters",
+    "hello_message",
     "quantization",
     "quantize_vector",
+    "reply_digest",
     "ring_dtype",
+    "round_config",
+    "sub_roster",
+    "threshold_problem",
+    "verify_hello",
 ]
 
 RingVector = npt.NDArray[np.unsignedinteger]
+InputSource = RingVector | Callable[[], RingVector]
+
+HELLO_LABEL = b"secagg/flower/v2/hello"
+"""Signature label of the identity proof a node gives in the malicious mode (distinct from
+every label of the protocol, so the signature can never be taken for a protocol message)."""
 
 
 class SessionAborted(Exception):
@@ -71,63 +107,116 @@ class ClientRefusal(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class SessionParams:
-    """What the server tells every client in the first message of a session.
+class ReplayDiverged(ClientRefusal):
+    """Rebuilding the client from its stored state did not reproduce a reply it sent."""
 
-    ``num_clients`` n, ``threshold`` t, ``dim`` m, ``bits`` b, ``nonce`` (32 fresh random
-    bytes). New core parameters (graph degree, security mode, roster) are added here and in
-    :meth:`to_record` / :meth:`from_record`.
-    """
-
-    num_clients: int
-    threshold: int
-    dim: int
-    bits: int
-    nonce: bytes
-
-    def round_config(self) -> RoundConfig:
-        """The core's validated configuration; raises :class:`ConfigError` when invalid."""
-        return RoundConfig(
-            num_clients=self.num_clients,
-            threshold=self.threshold,
-            dim=self.dim,
-            bits=self.bits,
-            session_nonce=self.nonce,
+    def __init__(self, step: int) -> None:
+        super().__init__(
+            "REPLAY_DIVERGED", f"replaying the session did not reproduce the reply of step {step}"
         )
 
-    def to_record(self) -> dict[str, int | bytes]:
-        """Flat values a Flower ``ConfigRecord`` can carry."""
-        return {
-            "n": self.num_clients,
-            "t": self.threshold,
-            "m": self.dim,
-            "b": self.bits,
-            "nonce": self.nonce,
-        }
 
-    @classmethod
-    def from_record(cls, record: Mapping[str, object]) -> SessionParams:
-        """Parse untrusted values; raises :class:`ConfigError` for anything malformed."""
-        ints = {}
-        for key in ("n", "t", "m", "b"):
-            value = record.get(key)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"session field {key!r} must be an int")
-            ints[key] = value
-        nonce = record.get("nonce")
-        if not isinstance(nonce, bytes):
-            raise ConfigError("session field 'nonce' must be bytes")
-        params = cls(ints["n"], ints["t"], ints["m"], ints["b"], nonce)
-        params.round_config()  # validates every field
-        return params
+# ---------------------------------------------------------------------- parameters
 
-    @classmethod
-    def fresh(cls, num_clients: int, threshold: int, dim: int, bits: int) -> SessionParams:
-        """Parameters for a new session with a fresh random nonce."""
-        params = cls(num_clients, threshold, dim, bits, os.urandom(SESSION_NONCE_SIZE))
-        params.round_config()
-        return params
+
+def find_parameters(
+    num_clients: int, *, dropout: float, corrupt: float, security: Security
+) -> tuple[int | None, int]:
+    """(k, t) from the core's SecAgg+ finder (k None: the complete graph)."""
+    return core_params.secaggplus_parameters(
+        num_clients, dropout=dropout, corrupt=corrupt, security=security.value
+    )
+
+
+def threshold_problem(
+    num_clients: int, threshold: int, *, neighbors: int | None, corrupt: float, security: Security
+) -> str | None:
+    """Why the core's threshold policy refuses ``threshold``; None when it accepts it."""
+    return core_params.threshold_problem(
+        num_clients,
+        threshold,
+        neighbors=neighbors,
+        corrupt=corrupt,
+        malicious=security is Security.MALICIOUS,
+    )
+
+
+def default_threshold(
+    num_clients: int, neighbors: int | None, *, corrupt: float, security: Security
+) -> int:
+    """The smallest ``t`` the policy accepts for this graph (secagg's default): for the complete
+    graph the core's ``complete_threshold``; for ``k`` neighbours the smallest ``t > (k + 1) / 2``
+    for which corrupt neighbours stay below the threshold with the policy's probability.
+    Raises :class:`ConfigError` when no ``t <= k + 1`` is enough."""
+    malicious = security is Security.MALICIOUS
+    if neighbors is None:
+        return min(
+            num_clients,
+            core_params.complete_threshold(num_clients, corrupt=corrupt, malicious=malicious),
+        )
+    for t in range(core_params.policy_threshold(neighbors + 1), neighbors + 2):
+        problem = threshold_problem(
+            num_clients, t, neighbors=neighbors, corrupt=corrupt, security=security
+        )
+        if problem is None:
+            return t
+    raise ConfigError(
+        f"no threshold keeps {num_clients} nodes with {neighbors} neighbours each safe against "
+        f"{corrupt:.0%} corrupt nodes; use more shares (num_shares) or num_shares=None"
+    )
+
+
+def round_config(
+    *,
+    num_clients: int,
+    threshold: int,
+    dim: int,
+    bits: int,
+    neighbors: int | None,
+    security: Security,
+    roster: Roster | None,
+    corrupt: float,
+    allow_weak_threshold: bool,
+) -> RoundConfig:
+    """A validated configuration with a fresh session nonce; raises :class:`ConfigError`
+    (with the policy's reason) when the core refuses it."""
+    return RoundConfig(
+        num_clients=num_clients,
+        threshold=threshold,
+        dim=dim,
+        bits=bits,
+        session_nonce=os.urandom(SESSION_NONCE_SIZE),
+        neighbors=neighbors,
+        security=security,
+        roster=roster,
+        corrupt=corrupt,
+        allow_weak_threshold=allow_weak_threshold,
+    )
+
+
+def sub_roster(roster: Roster, entries: Sequence[int]) -> Roster:
+    """The roster of one round: client id ``i`` gets the key of ``roster`` entry
+    ``entries[i]``. Raises :class:`RosterError` for an unknown or repeated entry."""
+    try:
+        return Roster(tuple(roster[e] for e in entries))
+    except KeyError as exc:
+        raise RosterError(f"no roster entry {exc.args[0]!r}") from None
+
+
+# ---------------------------------------------------------------------- identities
+
+
+def hello_message(challenge: bytes, node_id: int) -> tuple[bytes, bytes]:
+    """The (label, message) a node signs to show the server which roster key it holds."""
+    return HELLO_LABEL, challenge + node_id.to_bytes(8, "big", signed=False)
+
+
+def verify_hello(public: bytes, signature: bytes, challenge: bytes, node_id: int) -> bool:
+    label, message = hello_message(challenge, node_id)
+    return verify(public, signature, label, message)
+
+
+# ---------------------------------------------------------------------- server
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +232,14 @@ class DropRecord:
 class ServerSession:
     """The server state machine of one session, behind integration-level names."""
 
-    def __init__(self, params: SessionParams) -> None:
-        self.params = params
-        self._server = Server(params.round_config())
+    def __init__(self, config: RoundConfig) -> None:
+        self.config = config
+        self._server = Server(config)
+
+    @property
+    def encoded_config(self) -> bytes:
+        """The 83 bytes every client receives (protocol/SPEC.md section 2)."""
+        return self.config.encode()
 
     @property
     def phase(self) -> str:
@@ -165,10 +259,6 @@ class ServerSession:
     def ready(self) -> bool:
         """Every client expected in this phase has answered (or was dropped)."""
         return self._server.ready
-
-    def start_prompts(self) -> list[int]:
-        """The clients that send the first message unprompted (all n)."""
-        return list(range(self.params.num_clients))
 
     def receive(self, client: int, data: bytes) -> None:
         """Feed one client's message; bad bytes drop that client, never raise."""
@@ -198,33 +288,101 @@ class ServerSession:
         ]
 
 
+# ---------------------------------------------------------------------- client
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPolicy:
+    """What a node accepts, decided on the node, never by the server.
+
+    ``corrupt`` and ``allow_weak_threshold`` are the core's threshold policy
+    (:meth:`RoundConfig.decode`): a configuration whose ``t`` is too low for them is refused,
+    whatever the server says. With a ``signing_key`` the node takes part only in the malicious
+    mode, under ``roster`` (the full roster it trusts, from a source other than the server): a
+    server cannot downgrade it to the semi-honest mode nor hand it keys of its own.
+    """
+
+    corrupt: float = 0.0
+    allow_weak_threshold: bool = False
+    signing_key: SigningKey | None = None
+    roster: Roster | None = None
+
+    def __post_init__(self) -> None:
+        if (self.signing_key is None) != (self.roster is None):
+            raise ConfigError("the malicious mode needs both the node's signing key and a roster")
+        if (
+            self.signing_key is not None
+            and self.roster is not None
+            and self.signing_key.public not in self.roster.public_keys
+        ):
+            raise ConfigError("the node's signing key is not in its roster")
+
+    @property
+    def malicious(self) -> bool:
+        return self.signing_key is not None
+
+    def accept(self, encoded: bytes, roster_entries: Sequence[int] | None) -> RoundConfig:
+        """The configuration from the server's 83 bytes, under this policy; raises
+        :class:`ConfigError` (or :class:`RosterError`) when it is refused."""
+        roster = None
+        if self.roster is not None:
+            if roster_entries is None:
+                raise ConfigError(
+                    "this node takes part only in the malicious mode (it has a signing key)"
+                )
+            roster = sub_roster(self.roster, roster_entries)
+        config = RoundConfig.decode(
+            encoded,
+            roster=roster,
+            corrupt=self.corrupt,
+            allow_weak_threshold=self.allow_weak_threshold,
+        )
+        if self.malicious and not config.malicious:
+            raise ConfigError(
+                "this node takes part only in the malicious mode (it has a signing key)"
+            )
+        return config
+
+
+def reply_digest(reply: bytes) -> bytes:
+    """What a node keeps of each reply it sent, to check that a replay reproduces it."""
+    return sha256(b"secagg/flower/v2/reply", reply)
+
+
 class ClientSession:
     """The client state machine of one session, rebuilt from durable state.
 
     Flower may run every message of a session in a fresh process (the deployment runtime
-    starts a ClientApp process per message), so the client keeps only bytes in its Flower
-    ``Context``: its input ``x``, its ``secret`` (every random byte the core client uses) and
-    the prompts answered so far. :meth:`restore` rebuilds the state machine by replaying those
-    prompts; the core client is deterministic given its randomness, so a replay reproduces the
-    earlier replies exactly and reveals nothing new. (A state export in the core would remove
-    the replay; until then it costs the client its earlier rounds' CPU once more.)
+    starts a ClientApp process per message), and a live core client cannot be copied or
+    pickled (its secrets must answer each round once), so the node keeps only bytes in its
+    Flower ``Context``: the configuration, its input ``x``, its ``secret`` (every random byte
+    the core client uses), the prompts answered so far and a digest of each reply it sent.
+    :meth:`restore` rebuilds the state machine by replaying exactly those prompts and checks
+    that every replayed reply has the stored digest: the core client is deterministic given
+    its randomness (fixed-nonce AES-GCM under per-pair keys, deterministic Ed25519), so the
+    replay reproduces the earlier replies byte for byte and reveals nothing new.
     """
 
     def __init__(self, client: Client) -> None:
         self._client = client
 
     @staticmethod
-    def new_secret(params: SessionParams) -> bytes:
+    def new_secret(config: RoundConfig) -> bytes:
         """Fresh randomness for one client of this session (key material: never log it)."""
-        return os.urandom(rand_size(params.round_config()))
+        return os.urandom(rand_size(config))
 
     @classmethod
     def create(
-        cls, params: SessionParams, client_id: int, x: RingVector, secret: bytes
+        cls,
+        config: RoundConfig,
+        client_id: int,
+        x: InputSource,
+        secret: bytes,
+        signing_key: SigningKey | None = None,
     ) -> ClientSession:
-        """A new client; raises :class:`ConfigError` for an id, input or secret that does not
-        fit ``params``."""
-        return cls(Client(params.round_config(), client_id, x, secret))
+        """A new client; raises :class:`ConfigError` for an id, input, secret or signing key
+        that does not fit ``config``."""
+        return cls(Client(config, client_id, x, secret, signing_key=signing_key))
 
     @property
     def finished(self) -> bool:
@@ -234,21 +392,26 @@ class ClientSession:
     @classmethod
     def restore(
         cls,
-        params: SessionParams,
+        config: RoundConfig,
         client_id: int,
-        x: RingVector,
+        x: InputSource,
         secret: bytes,
         answered: Iterable[bytes],
+        digests: Sequence[bytes],
+        signing_key: SigningKey | None = None,
     ) -> ClientSession:
-        """The client after ``start()`` and one ``handle()`` per prompt in ``answered``.
-
-        Raises :class:`ConfigError` for inconsistent state and :class:`ClientRefusal` if a
-        stored prompt is refused (which cannot happen for prompts answered before).
-        """
-        session = cls.create(params, client_id, x, secret)
-        session.start()
+        """The client after ``start()`` and one ``handle()`` per prompt in ``answered``;
+        ``digests[i]`` is the :func:`reply_digest` of the reply sent at step ``i`` (0: the
+        first message). Raises :class:`ReplayDiverged` when a replayed reply differs."""
+        session = cls.create(config, client_id, x, secret, signing_key)
+        replies = [session.start()]
         for prompt in answered:
-            session.handle(prompt)
+            replies.append(session.handle(prompt))
+        if len(replies) != len(digests):
+            raise ConfigError("the stored session state is inconsistent")
+        for step, (reply, digest) in enumerate(zip(replies, digests, strict=True)):
+            if reply_digest(reply) != digest:
+                raise ReplayDiverged(step)
         return session
 
     def start(self) -> bytes:
@@ -263,6 +426,9 @@ class ClientSession:
             raise ClientRefusal(exc.reason.name, exc.detail) from None
         except StateError as exc:  # a prompt after the session ended for this client
             raise ClientRefusal("UNEXPECTED_PROMPT", str(exc)) from None
+
+
+# ---------------------------------------------------------------------- float layer
 
 
 def quantization(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import cast
 
 import flwr.compat.common.recorddict_compat as compat
@@ -15,15 +16,50 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.serverapp import Grid
 
 from secagg.integrations.flower import records, vectors
-from secagg.integrations.flower.driver import RoundReport, run_session
-from secagg.integrations.flower.settings import Settings
+from secagg.integrations.flower.adapter import Roster, Security
+from secagg.integrations.flower.driver import Identities, RoundReport, run_session
+from secagg.integrations.flower.settings import DEFAULT_CORRUPT, DEFAULT_DROPOUT, Settings
 
 # A child of Flower's logger, so these lines show in Flower's log output.
 log = logging.getLogger("flwr.secagg")
 
 
+def settings_from(
+    num_shares: int | float | None,
+    reconstruction_threshold: int | float | None,
+    *,
+    security: str | Security,
+    roster: Roster | str | os.PathLike[str] | None,
+    corrupt: float,
+    dropout: float,
+    allow_weak_threshold: bool,
+    max_weight: float,
+    clipping_range: float,
+    quantization_range: int,
+    modulus_range: int | None,
+    timeout: float | None,
+    train_timeout: float | None,
+) -> Settings:
+    return Settings(
+        num_shares,
+        reconstruction_threshold,
+        max_weight,
+        clipping_range,
+        quantization_range,
+        modulus_range,
+        timeout,
+        train_timeout if train_timeout is not None else timeout,
+        security=security,  # type: ignore[arg-type]  # a name is converted
+        roster=roster,  # type: ignore[arg-type]  # a path is loaded
+        corrupt=corrupt,
+        dropout=dropout,
+        allow_weak_threshold=allow_weak_threshold,
+    )
+
+
 class SecAggWorkflow:
-    """Secure FedAvg for one round per call, with secagg's protocol (Bonawitz et al. 2017).
+    """Secure FedAvg for one round per call, with secagg's protocol (Bonawitz et al. 2017;
+    SecAgg+ sparse graphs, Bell et al. 2020; optionally the malicious mode).
 
     Drop-in for Flower's ``SecAggPlusWorkflow``: ``DefaultWorkflow(fit_workflow=SecAggWorkflow(
     num_shares, reconstruction_threshold, ...))`` in the ServerApp and ``secagg_mod`` in the
@@ -33,16 +69,39 @@ class SecAggWorkflow:
     one result per survivor, each carrying that weighted mean, so its metrics aggregation runs
     as usual and FedAvg returns the mean.
 
-    Parameters (Flower's names and meanings):
-
-    num_shares: int or float
-        How many nodes hold shares of each node's secrets (a float: a fraction of the sampled
-        nodes). The core masks over the complete graph today; a smaller value asks for
-        SecAgg+'s sparse graph, which is used once the core has it.
-    reconstruction_threshold: int or float
-        t, the shares needed to rebuild a secret (a float: a fraction of ``num_shares``). A
-        round completes while at least t nodes remain; fewer than t colluding with the server
-        learn nothing about any single update. Prefer t > n/2.
+    Parameters (Flower's names and meanings where Flower has them):
+    num_shares: int, float or None (default None)
+        How many nodes hold shares of each node's secrets, the node itself included (Flower's
+        count); a float is a fraction of the sampled nodes, resolved as Flower does. It sets
+        SecAgg+'s sparse graph: ``k = num_shares - 1`` neighbours per node, rounded up to an
+        even number; a ``k`` outside ``[2, n - 2]`` means the complete graph (every node is
+        every other's neighbour). None: secagg's finder picks ``k`` (and ``t``, if
+        ``reconstruction_threshold`` is None too) for ``dropout`` and ``corrupt``
+        (:func:`secagg.secaggplus_parameters`).
+    reconstruction_threshold: int, float or None (default None)
+        t, the shares needed to rebuild a secret; a float is a fraction of the holders
+        (rounded, at least 2), as in Flower. None: secagg's default, the smallest t that the
+        threshold policy accepts (the finder's t when it also chose the graph). A round
+        completes while every surviving node keeps t holders; a t that the policy refuses
+        (at most half the holders, fewer than 3 nodes, or too low for ``corrupt``) raises
+        :class:`~secagg.integrations.flower.settings.WeakThresholdError` unless
+        ``allow_weak_threshold=True``.
+    security: "semi_honest" or "malicious" (default "semi_honest")
+        The malicious mode signs every node's keys under ``roster`` and adds the
+        ConsistencyCheck round, so a server that deviates cannot unmask a node. Each node
+        needs its Ed25519 signing key and the same roster (``secagg-signing-key`` and
+        ``secagg-roster`` in its node config; ``python -m secagg.integrations.flower.keys``
+        writes them).
+    roster: path, secagg.Roster or None
+        The nodes' public keys (``roster.json``), malicious mode only.
+    corrupt: float (default 0.05)
+        The fraction of nodes assumed to collude with the server: the threshold policy and
+        the finder use it.
+    dropout: float (default 0.05)
+        The fraction of nodes expected to drop during a round (the finder uses it).
+    allow_weak_threshold: bool (default False)
+        Accept a threshold the policy refuses (with a warning). Each node applies its own
+        policy too, and refuses such a round unless its node config allows it.
     max_weight: float (default 1000.0)
         The example count that counts as weight 1; larger counts are capped to it.
     clipping_range: float (default 8.0)
@@ -64,9 +123,14 @@ class SecAggWorkflow:
 
     def __init__(
         self,
-        num_shares: int | float,
-        reconstruction_threshold: int | float,
+        num_shares: int | float | None = None,
+        reconstruction_threshold: int | float | None = None,
         *,
+        security: str | Security = "semi_honest",
+        roster: Roster | str | os.PathLike[str] | None = None,
+        corrupt: float = DEFAULT_CORRUPT,
+        dropout: float = DEFAULT_DROPOUT,
+        allow_weak_threshold: bool = False,
         max_weight: float = 1000.0,
         clipping_range: float = 8.0,
         quantization_range: int = 1 << 22,
@@ -74,16 +138,23 @@ class SecAggWorkflow:
         timeout: float | None = 60.0,
         train_timeout: float | None = None,
     ) -> None:
-        self.settings = Settings(
+        self.settings = settings_from(
             num_shares,
             reconstruction_threshold,
-            max_weight,
-            clipping_range,
-            quantization_range,
-            modulus_range,
-            timeout,
-            train_timeout if train_timeout is not None else timeout,
+            security=security,
+            roster=roster,
+            corrupt=corrupt,
+            dropout=dropout,
+            allow_weak_threshold=allow_weak_threshold,
+            max_weight=max_weight,
+            clipping_range=clipping_range,
+            quantization_range=quantization_range,
+            modulus_range=modulus_range,
+            timeout=timeout,
+            train_timeout=train_timeout,
         )
+        roster_ = self.settings.roster
+        self.identities = Identities(roster_) if roster_ is not None else None
         self.reports: list[RoundReport] = []
 
     def __call__(self, grid: Grid, context: Context) -> None:
@@ -109,20 +180,15 @@ class SecAggWorkflow:
         layout = vectors.Layout.of(
             context.state.array_records[MAIN_PARAMS_RECORD].to_numpy_ndarrays()
         )
-        n = len(contents)
-        settings = self.settings
         outcome = run_session(
             grid,
             contents,
             server_round=current_round,
-            threshold=settings.threshold(n),
+            settings=self.settings,
             layout=layout,
-            qc=settings.quantization(n),
-            max_weight=settings.max_weight,
             api=records.API_LEGACY,
             weight_key="num_examples",
-            timeout=settings.timeout,
-            train_timeout=settings.train_timeout,
+            identities=self.identities,
         )
         report = outcome.report
         self.reports.append(report)
@@ -159,13 +225,17 @@ def _plain_fitres(parameters: object) -> FitRes:
 def log_report(report: RoundReport) -> None:
     """One INFO line per round: outcome, survivors, drops with reasons, time and bytes."""
     drops = ", ".join(f"{d.node_id}:{d.phase}:{d.reason}" for d in report.drops) or "none"
+    graph = "complete" if report.neighbors is None else f"k={report.neighbors}"
     log.info(
-        "secagg round %d %s%s: %d of %d nodes in the aggregate (t=%d); drops: %s; %.2f s, %d B",
+        "secagg round %d %s%s: %d of %d nodes in the aggregate (%s, %s, t=%d); drops: %s; "
+        "%.2f s, %d B",
         report.server_round,
         report.status,
         f" ({report.reason}: {report.detail})" if report.reason else "",
         len(report.survivors),
         len(report.nodes),
+        report.security,
+        graph,
         report.threshold,
         drops,
         report.seconds,
