@@ -33,7 +33,7 @@ from secagg.integrations.flower import (
     secagg_mod,
 )
 from secagg.integrations.flower import records as rec
-from secagg.integrations.flower.local_grid import LocalGrid
+from secagg.integrations.flower.local_grid import LocalGrid, play_the_server_app
 
 SORTED = sorted(NODES)
 PARTITION = {node: i for i, node in enumerate(NODES)}
@@ -316,6 +316,7 @@ def test_a_node_that_fails_to_train_steps_out_and_trains_next_round() -> None:
 
 
 def _context() -> Context:
+    play_the_server_app()
     return Context(1, 5, {"partition-id": 0}, RecordDict(), {})
 
 

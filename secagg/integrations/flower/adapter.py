@@ -343,6 +343,18 @@ class ClientPolicy:
             )
         return config
 
+    def check_identity(self, config: RoundConfig, client_id: int) -> None:
+        """Raise :class:`ConfigError` unless ``client_id`` is a client of ``config`` and, in
+        the malicious mode, its roster entry is this node's key."""
+        if not 0 <= client_id < config.num_clients:
+            raise ConfigError(f"client id {client_id} is not in [0, {config.num_clients})")
+        if (
+            self.signing_key is not None
+            and config.roster is not None
+            and config.roster[client_id] != self.signing_key.public
+        ):
+            raise ConfigError(f"the roster entry of client {client_id} is not this node's key")
+
 
 def reply_digest(reply: bytes) -> bytes:
     """What a node keeps of each reply it sent, to check that a replay reproduces it."""

@@ -38,6 +38,14 @@ SERVER_NODE_ID = 1  # Flower's id for the SuperLink side of a run
 ERROR_CODE = 1  # ClientApp raised an exception (Flower reports it as an error reply)
 
 
+def play_the_server_app() -> None:
+    """Messages take their run and sender from the process's task identity, which Flower sets
+    when it starts a ServerApp; here this process plays the ServerApp (idempotent)."""
+    for name, value in (("run_id", RUN_ID), ("node_id", SERVER_NODE_ID), ("task_id", 0)):
+        if getattr(TaskIdentity, f"_{name}") is None:
+            setattr(TaskIdentity, name, value)
+
+
 class LocalGrid(Grid):
     """``node_ids`` running ``client_app``, each with its own persistent ``Context``."""
 
@@ -56,11 +64,7 @@ class LocalGrid(Grid):
         self._replies: dict[str, bytes] = {}
         self._contexts: dict[int, bytes] = {}
         self._run = Run.create_empty(RUN_ID)
-        # Messages take their run and sender from the process's task identity, which Flower
-        # sets when it starts a ServerApp; here this process plays the ServerApp.
-        for name, value in (("run_id", RUN_ID), ("node_id", SERVER_NODE_ID), ("task_id", 0)):
-            if getattr(TaskIdentity, f"_{name}") is None:
-                setattr(TaskIdentity, name, value)
+        play_the_server_app()
         self.bytes_sent = 0
         self.bytes_received = 0
         self.messages_sent = 0

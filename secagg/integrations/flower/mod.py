@@ -224,6 +224,7 @@ def _first_message(
         return _refuse(msg, ctxt, header, "MALFORMED_PROMPT", str(exc))
     try:
         round_config = policy.accept(session_setup.config, session_setup.roster_entries)
+        policy.check_identity(round_config, session_setup.client_id)
     except (adapter.ConfigError, adapter.RosterError) as exc:
         return _refuse(msg, ctxt, header, "CONFIG_REFUSED", str(exc))
     try:
