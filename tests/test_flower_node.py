@@ -175,7 +175,8 @@ def has_session(h: Harness, client: int) -> bool:
 
 
 def exact_mean(clients: list[int]) -> np.ndarray:
-    return np.mean([update(c).astype(np.float64) for c in clients], axis=0).astype(np.float32)
+    total = np.sum([update(c).astype(np.float64) for c in clients], axis=0)
+    return np.asarray(total / len(clients), dtype=np.float32)
 
 
 def finish(h: Harness, step: int, prompts: list[tuple[int, bytes]]) -> np.ndarray:
