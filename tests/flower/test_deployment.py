@@ -31,8 +31,10 @@ APP = HERE / "app"
 sys.path.insert(0, str(APP))
 from fault_app.updates import mean_of  # noqa: E402
 
+from secagg.integrations.flower import make_keys  # noqa: E402
+
 STAGE_TIMEOUT = 10.0
-RUN_LIMIT = 900.0  # the whole faulty run must end within this (it takes about 5 minutes)
+RUN_LIMIT = 900.0  # a faulty federation run must end within this (it takes about 5 minutes)
 
 
 def free_port() -> int:
@@ -118,9 +120,11 @@ class Deployment:
             time.sleep(0.2)
         raise AssertionError("the SuperLink did not start listening")
 
-    def supernode(self, i: int, ca: Path, node_config: str, *extra: str) -> subprocess.Popen[bytes]:
+    def supernode(
+        self, i: int, ca: Path, node_config: str, *extra: str, tag: str = ""
+    ) -> subprocess.Popen[bytes]:
         return self.start(
-            f"supernode-{i}",
+            f"supernode-{i}{'-' + tag if tag else ''}",
             str(BIN / "flower-supernode"),
             "--root-certificates",
             str(ca),
@@ -157,43 +161,113 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             kill_tree(proc)
 
 
-FAULTS = {  # partition -> fault (kind:round:step); step 0 is the first message, with training
-    0: "hang:1:0",  # killed with SIGKILL while training / advertising keys
-    1: "tamper:1:2",  # its masked input arrives with a flipped byte
-    2: "hang:2:1",  # killed during key sharing
-    3: f"stall:2:2:{STAGE_TIMEOUT + 6}",  # answers the masked-input prompt after the deadline
-    4: "hang:3:3",  # killed during unmasking (its input is in the sum already)
-    6: "hang:3:2",  # killed before sending its masked input
-}
-EXPECTED = {1: [2, 3, 4, 5, 6], 2: [1, 4, 5, 6], 3: [1, 3, 4, 5], 4: [1, 3, 5]}
-# The drops each round must show: (stage index, reason). Nodes killed in earlier rounds may
-# also show up at stage 0 (TIMED_OUT) until the SuperLink notices they are gone.
-MUST_DROP = {
-    1: [(0, "TIMED_OUT"), (2, "DECODE_FAILED")],
-    2: [(1, "TIMED_OUT"), (2, "TIMED_OUT")],
-    3: [(2, "TIMED_OUT"), (3, "TIMED_OUT")],
-    4: [],
+@dataclass(frozen=True)
+class Plan:
+    """One federation run: 7 SuperNodes, faults per partition ("kind:round:step"), what each
+    round must end with. Every killed SuperNode is started again at once (a new Flower node,
+    the same partition and key, no fault), and the ServerApp starts a round only when exactly 7
+    nodes are listed, so n = 7 and t = 4 in every round."""
+
+    security: str
+    stages: tuple[str, ...]
+    faults: dict[int, str]
+    partitions: dict[int, list[int]]  # round -> partitions in the aggregate
+    drops: dict[int, list[tuple[str, str]]]  # round -> (stage, reason) of every drop
+
+
+SEMI_HONEST = ("advertise_keys", "share_keys", "share_check", "masked_input", "unmasking")
+MALICIOUS = (*SEMI_HONEST[:4], "consistency_check", "unmasking")
+STALL = f"stall-seconds={STAGE_TIMEOUT + 6}"
+
+PLANS = {
+    "semi_honest": Plan(
+        "semi_honest",
+        SEMI_HONEST,
+        {
+            0: "hang:1:0",  # SIGKILL while training / advertising keys
+            1: "hang:1:1",  # SIGKILL during key sharing
+            2: "stall:1:2",  # answers the share check after the deadline
+            3: "tamper:2:3",  # its masked input arrives with a flipped byte
+            4: "hang:2:3",  # SIGKILL before sending its masked input
+            5: "hang:2:4",  # SIGKILL during unmasking (its input is in the sum already)
+            6: "hang:3:2",  # SIGKILL during the share check
+        },
+        {1: [3, 4, 5, 6], 2: [0, 1, 2, 5, 6], 3: [0, 1, 2, 3, 4, 5], 4: list(range(7))},
+        {
+            1: [
+                ("advertise_keys", "TIMED_OUT"),
+                ("share_keys", "TIMED_OUT"),
+                ("share_check", "TIMED_OUT"),
+            ],
+            2: [
+                ("masked_input", "DECODE_FAILED"),
+                ("masked_input", "TIMED_OUT"),
+                ("unmasking", "TIMED_OUT"),
+            ],
+            3: [("share_check", "TIMED_OUT")],
+            4: [],
+        },
+    ),
+    "malicious": Plan(
+        "malicious",
+        MALICIOUS,
+        {
+            0: "hang:1:0",  # SIGKILL while training / advertising signed keys
+            1: "hang:1:2",  # SIGKILL during the share check
+            2: "stall:1:4",  # signs the survivor set after the deadline (in the sum)
+            3: "hang:2:1",  # SIGKILL during key sharing
+            4: "hang:2:3",  # SIGKILL before sending its masked input
+            5: "hang:2:5",  # SIGKILL during unmasking (in the sum)
+            6: "hang:3:4",  # SIGKILL during the consistency check (in the sum)
+        },
+        {1: [2, 3, 4, 5, 6], 2: [0, 1, 2, 5, 6], 3: list(range(7)), 4: list(range(7))},
+        {
+            1: [
+                ("advertise_keys", "TIMED_OUT"),
+                ("share_check", "TIMED_OUT"),
+                ("consistency_check", "TIMED_OUT"),
+            ],
+            2: [
+                ("share_keys", "TIMED_OUT"),
+                ("masked_input", "TIMED_OUT"),
+                ("unmasking", "TIMED_OUT"),
+            ],
+            3: [("consistency_check", "TIMED_OUT")],
+            4: [],
+        },
+    ),
 }
 
 
-def test_kill_stall_and_tamper_over_tls(deployment: Deployment) -> None:
+@pytest.mark.parametrize("security", ["semi_honest", "malicious"])
+def test_kill_stall_and_tamper_at_every_stage_over_tls(
+    deployment: Deployment, security: str
+) -> None:
+    plan = PLANS[security]
     d = deployment
     certs = d.certs("certs")
     d.superlink(certs)
     markers = d.work / "markers"
     markers.mkdir()
-    nodes = {}
-    for i in range(7):
+    keys = d.work / "keys"
+    if security == "malicious":
+        make_keys(keys, 7)
+
+    def node_config(i: int, fault: str) -> str:
         config = f"partition-id={i} num-partitions=7 marker-dir='{markers}'"
-        fault = FAULTS.get(i, "")
-        if fault.startswith("stall"):
-            kind, at_round, at_step, seconds = fault.split(":")
-            fault = f"{kind}:{at_round}:{at_step}"
-            config += f" stall-seconds={seconds}"
+        if security == "malicious":
+            config += f" secagg-signing-key='{keys / f'node-{i}.key'}'"
+            config += f" secagg-roster='{keys / 'roster.json'}'"
         if fault:
             config += f" fault='{fault}'"
-        nodes[i] = d.supernode(i, certs / "ca.crt", config)
+        if fault.startswith("stall"):
+            config += f" {STALL}"
+        return config
 
+    nodes = {
+        i: d.supernode(i, certs / "ca.crt", node_config(i, plan.faults.get(i, "")))
+        for i in range(7)
+    }
     killed: list[int] = []
     stop = threading.Event()
 
@@ -204,6 +278,8 @@ def test_kill_stall_and_tamper_over_tls(deployment: Deployment) -> None:
                 if i not in killed:
                     kill_tree(nodes[i])
                     killed.append(i)
+                    # Back at once as a new Flower node: same partition and key, no fault.
+                    nodes[i] = d.supernode(i, certs / "ca.crt", node_config(i, ""), tag="restart")
             time.sleep(0.2)
 
     watcher = threading.Thread(target=killer, daemon=True)
@@ -213,44 +289,51 @@ def test_kill_stall_and_tamper_over_tls(deployment: Deployment) -> None:
         f'root-certificates = "{certs / "ca.crt"}"\n'
     )
     report_path = d.work / "report.json"
-    run = subprocess.run(
-        [
-            str(BIN / "flwr"),
-            "run",
-            str(APP),
-            "tls",
-            "--stream",
-            "--run-config",
-            f"report-path='{report_path}' stage-timeout={STAGE_TIMEOUT}",
-        ],
-        capture_output=True,
-        text=True,
-        env=d.env,
-        timeout=RUN_LIMIT,
-        check=False,
-    )
-    stop.set()
-    watcher.join()
+    started = time.monotonic()
+    try:
+        run = subprocess.run(
+            [
+                str(BIN / "flwr"),
+                "run",
+                str(APP),
+                "tls",
+                "--stream",
+                "--run-config",
+                f"report-path='{report_path}' stage-timeout={STAGE_TIMEOUT} "
+                f"security='{security}' roster-path='{keys / 'roster.json'}'",
+            ],
+            capture_output=True,
+            text=True,
+            env=d.env,
+            timeout=RUN_LIMIT,
+            check=False,
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    print(f"{security}: federation run took {time.monotonic() - started:.0f} s")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     reports: list[dict[str, Any]] = json.loads(report_path.read_text())
-    assert sorted(killed) == [0, 2, 4, 6]
+    assert sorted(killed) == sorted(i for i, f in plan.faults.items() if f.startswith("hang"))
     assert [r["server_round"] for r in reports] == [1, 2, 3, 4]
     for r in reports:
         n = int(r["server_round"])
+        print(n, [(s["phase"], round(s["seconds"], 1)) for s in r["stages"]], r["drops"])
         assert r["status"] == "completed", r
-        assert r["partitions"] == EXPECTED[n]
+        assert r["security"] == security and len(r["nodes"]) == 7 and r["threshold"] == 4
+        assert tuple(s["phase"] for s in r["stages"]) == plan.stages
+        assert r["partitions"] == plan.partitions[n]
         model = [np.asarray(v, dtype=np.float32) for v in r["model"]]
-        want = [w.ravel() for w in mean_of(EXPECTED[n], n)]
+        want = [w.ravel() for w in mean_of(plan.partitions[n], n)]
         for got, expected in zip(model, want, strict=True):
             np.testing.assert_array_equal(got, expected)
-        drops = [(drop["phase"], drop["reason"]) for drop in r["drops"]]
-        phases = [s["phase"] for s in r["stages"]]
-        for stage, reason in MUST_DROP[n]:
-            assert (phases[stage], reason) in drops, (n, drops)
-        extra = list(drops)
-        for stage, reason in MUST_DROP[n]:
-            extra.remove((phases[stage], reason))
-        assert all(drop == (phases[0], "TIMED_OUT") for drop in extra), (n, drops)
+        drops = sorted((drop["phase"], drop["reason"]) for drop in r["drops"])
+        assert drops == sorted(plan.drops[n]), (n, r["drops"])
+    if security == "malicious":
+        # Every node proved its key once; the restarted ones again under their new node ids.
+        hellos = [r["hello"] for r in reports]
+        assert hellos[0]["prompted"] == 7
+        assert sum(h["prompted"] for h in hellos[1:] if h) == len(killed)
 
 
 def test_a_supernode_with_the_wrong_ca_is_refused(deployment: Deployment) -> None:

@@ -209,8 +209,9 @@ def run_session(
     if settings.malicious:
         if identities is None:
             raise ValueError("the malicious mode needs the nodes' identities")
+        # A hello is a node's first contact: it may start cold, like the training stage.
         entries = identities.resolve(
-            grid, nodes, deadline=settings.timeout, server_round=server_round, report=report
+            grid, nodes, deadline=settings.train_timeout, server_round=server_round, report=report
         )
         nodes = tuple(node for node in nodes if node in entries)
     n = len(nodes)
