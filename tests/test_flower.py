@@ -2,7 +2,9 @@
 
 Every message and node context goes through Flower's protobuf serialization, as in the
 deployment runtime. Faults are injected per node and per protocol step (0: the first message,
-with training; then one per server prompt), so the tests name no round of the core protocol.
+with training; then one per server prompt): 5 stages in the semi-honest mode (advertise_keys,
+share_keys, share_check, masked_input, unmasking), 6 in the malicious mode (consistency_check
+before unmasking), on the complete graph and on SecAgg+'s sparse graph.
 """
 
 from __future__ import annotations

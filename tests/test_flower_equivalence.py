@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from flower_support import legacy_context, run_round
 from flwr.app import Context
 from flwr.client import Client, NumPyClient
@@ -62,9 +63,9 @@ def train(mode: str) -> Arrays:
     def client_fn(context: Context) -> Client:
         return RegressionClient(int(context.node_config["partition-id"])).to_client()
 
-    if mode == "secagg":
+    if mode.startswith("secagg-") or mode == "secagg":
         app = ClientApp(client_fn=client_fn, mods=[secagg_mod])
-    elif mode == "secaggplus":
+    elif mode.startswith("secaggplus"):
         app = ClientApp(client_fn=client_fn, mods=[secaggplus_mod])
     else:
         app = ClientApp(client_fn=client_fn)
@@ -77,16 +78,27 @@ def train(mode: str) -> Arrays:
         "secaggplus": SecAggPlusWorkflow(
             num_shares=1.0, reconstruction_threshold=3, max_weight=100.0
         ),
+        # Sparse graphs: 3 shares per node, each node with 2 neighbours (of 4 nodes).
+        "secagg-sparse": SecAggWorkflow(num_shares=3, reconstruction_threshold=2, max_weight=100.0),
+        "secaggplus-sparse": SecAggPlusWorkflow(
+            num_shares=3, reconstruction_threshold=2, max_weight=100.0
+        ),
         "plain": default_fit_workflow,
     }[mode]
     model = initial
     for server_round in range(1, ROUNDS + 1):
         model = run_round(workflow, grid, context, server_round)
+    if isinstance(workflow, SecAggWorkflow):  # the graph asked for is the graph used
+        assert {r.neighbors for r in workflow.reports} == {2 if "sparse" in mode else None}
+        assert all(r.status == "completed" for r in workflow.reports)
     return model
 
 
-def test_secagg_secaggplus_and_plain_fedavg_reach_the_same_model() -> None:
-    plain, ours, flowers = train("plain"), train("secagg"), train("secaggplus")
+@pytest.mark.parametrize("graph", ["complete", "sparse"])
+def test_secagg_secaggplus_and_plain_fedavg_reach_the_same_model(graph: str) -> None:
+    suffix = "" if graph == "complete" else "-sparse"
+    plain = train("plain")
+    ours, flowers = train("secagg" + suffix), train("secaggplus" + suffix)
     assert any(np.abs(a).max() > 0.1 for a in plain)  # the model did train
     # Per value and round the aggregate is off by at most n quantization steps of the weighted
     # update (2c / L = 3.8e-6 each), divided by the summed weight; three rounds of training

@@ -33,8 +33,10 @@ from fault_app.updates import mean_of  # noqa: E402
 
 from secagg.integrations.flower import make_keys  # noqa: E402
 
-STAGE_TIMEOUT = 10.0
-RUN_LIMIT = 900.0  # a faulty federation run must end within this (it takes about 5 minutes)
+# A fault-free stage takes about 8 s here (an idle SuperNode polls every 3 s, and each message
+# starts a ClientApp process: 7 of them on 2 cores); 20 s leaves room for a loaded machine.
+STAGE_TIMEOUT = 20.0
+RUN_LIMIT = 1200.0  # a faulty federation run must end within this (it takes about 7 minutes)
 
 
 def free_port() -> int:
@@ -308,17 +310,22 @@ def test_kill_stall_and_tamper_at_every_stage_over_tls(
             timeout=RUN_LIMIT,
             check=False,
         )
+        (d.work / "flwr-run.log").write_text(run.stdout + run.stderr)
     finally:
         stop.set()
         watcher.join()
     print(f"{security}: federation run took {time.monotonic() - started:.0f} s")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     reports: list[dict[str, Any]] = json.loads(report_path.read_text())
-    assert sorted(killed) == sorted(i for i, f in plan.faults.items() if f.startswith("hang"))
+    for r in reports:  # what happened, for the log
+        print(
+            f"round {r['server_round']} {r['status']} {r['reason']} {r['partitions']} drops "
+            f"{[(d['client_id'], d['phase'], d['reason']) for d in r['drops']]} refusals "
+            f"{r['refusals']} stages {[(s['phase'], round(s['seconds'], 1)) for s in r['stages']]}"
+        )
     assert [r["server_round"] for r in reports] == [1, 2, 3, 4]
     for r in reports:
         n = int(r["server_round"])
-        print(n, [(s["phase"], round(s["seconds"], 1)) for s in r["stages"]], r["drops"])
         assert r["status"] == "completed", r
         assert r["security"] == security and len(r["nodes"]) == 7 and r["threshold"] == 4
         assert tuple(s["phase"] for s in r["stages"]) == plan.stages
@@ -326,9 +333,12 @@ def test_kill_stall_and_tamper_at_every_stage_over_tls(
         model = [np.asarray(v, dtype=np.float32) for v in r["model"]]
         want = [w.ravel() for w in mean_of(plan.partitions[n], n)]
         for got, expected in zip(model, want, strict=True):
-            np.testing.assert_array_equal(got, expected)
+            # secagg's mean is exact; Flower's legacy FedAvg.aggregate_fit then re-averages the
+            # survivors' identical copies in float32 (each scaled by 1/n): a few ulps.
+            np.testing.assert_array_max_ulp(got, expected, maxulp=len(plan.partitions[n]))
         drops = sorted((drop["phase"], drop["reason"]) for drop in r["drops"])
         assert drops == sorted(plan.drops[n]), (n, r["drops"])
+    assert sorted(killed) == sorted(i for i, f in plan.faults.items() if f.startswith("hang"))
     if security == "malicious":
         # Every node proved its key once; the restarted ones again under their new node ids.
         hellos = [r["hello"] for r in reports]

@@ -36,11 +36,21 @@ def make_fit_workflow(cfg: dict[str, Any]) -> Any:
     mode = str(cfg["aggregation"])
     threshold = float(cfg["reconstruction-threshold"])
     timeout = float(cfg["stage-timeout"]) or None
+    shares = cfg.get("num-shares", 1.0)  # a float: a fraction of the nodes; an int: a count
+    num_shares = shares if isinstance(shares, (int, float)) else float(shares)
     if mode == "secagg":
-        return SecAggWorkflow(num_shares=1.0, reconstruction_threshold=threshold, timeout=timeout)
+        security = str(cfg.get("security", "semi_honest"))
+        roster = str(cfg.get("roster-path", "")) if security == "malicious" else None
+        return SecAggWorkflow(
+            num_shares=num_shares,
+            reconstruction_threshold=threshold,
+            security=security,
+            roster=roster,
+            timeout=timeout,
+        )
     if mode == "secaggplus":
         return SecAggPlusWorkflow(
-            num_shares=1.0, reconstruction_threshold=threshold, timeout=timeout
+            num_shares=num_shares, reconstruction_threshold=threshold, timeout=timeout
         )
     if mode == "plain":
         return None
