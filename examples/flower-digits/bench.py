@@ -1,6 +1,6 @@
 """Plain FedAvg vs Flower's SecAgg+ vs secagg, on the digits app, side by side.
 
-    .venv/bin/python examples/flower-digits/bench.py [--nodes 5] [--rounds 4] [--warmup 1]
+    .venv/bin/python examples/flower-digits/bench.py [--nodes 5] [--rounds 8] [--warmup 1]
         [--padding 0 100000] [--num-shares 1.0]
 
 Runs the same ServerApp and ClientApp (digits_app) in one process over secagg's LocalGrid: every
@@ -9,12 +9,20 @@ and no Ray, so "time" is the round's wall time on one core for the server and ev
 together (training included), and "bytes" are the serialized Flower messages both ways. The
 training itself is identical in the three runs (same seeds); only the aggregation differs.
 `--padding` adds parameters to the model (zero gradient) to see how costs grow with its size.
-The first `--warmup` rounds of each run (imports, first-call costs) are left out of s/round.
+The first `--warmup` rounds of each run (imports, first-call costs) are left out of s/round,
+which is the median of the other rounds. Training runs on one thread (OMP_NUM_THREADS=1).
 "secagg-malicious" is secagg's malicious mode (signed keys, the consistency round; the keys are
 written to a temporary folder).
 """
 
 from __future__ import annotations
+
+import os
+
+# One training thread: on a shared 2-core machine torch's OpenMP threads spin-wait whenever
+# another process holds a core, which can multiply the training time (the same in every mode)
+# by 5-10 and drown the aggregation's share of a round.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import sys
@@ -67,7 +75,7 @@ def run(
     seconds = [r["seconds"] for r in summary["rounds"]][warmup:]
     return {
         "mode": mode,
-        "round_seconds": float(np.mean(seconds)),
+        "round_seconds": float(np.median(seconds)),
         "round_bytes": (grid.bytes_sent + grid.bytes_received) / rounds,
         "accuracy": summary["rounds"][-1]["accuracy"],
         "weights": summary["weights"],
@@ -78,7 +86,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=1, help="first rounds left out of s/round")
     parser.add_argument("--padding", type=int, nargs="+", default=[0, 100_000])
     parser.add_argument(
