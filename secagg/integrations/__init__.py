@@ -1,2 +1,3 @@
-"""Optional bridges to ML frameworks. Each lives in its own subpackage behind an extra
-(``pip install secagg[torch]``); nothing in the core imports them."""
+"""Optional bridges to ML frameworks (torch) and FL engines (Flower). Each lives in its own
+subpackage behind an extra (``pip install secagg[torch]``, ``secagg[flower]``); nothing in the
+core imports them."""

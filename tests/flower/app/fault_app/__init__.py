@@ -1,0 +1,1 @@
+"""A Flower app for secagg's fault-injection tests: fixed updates, faults from node config."""
