@@ -4,7 +4,7 @@ BENCHMARKS.md, every figure beside its ratio to the floor measured in the same r
 ``secagg bench`` (or ``./dev bench``) runs the full suite (about ten minutes on two cores);
 ``--preset quick`` a one-minute smoke run. Each point runs in a fresh process
 (:mod:`secagg.runtime.bench`). With ``flwr`` installed, ``--peer`` adds the same points run
-through Flower's own SecAgg+ (:mod:`secagg.runtime.peer_flower`).
+through Flower's own SecAgg+ (:mod:`secagg.integrations.flower.peer`).
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ def bench_command(args: argparse.Namespace) -> int:
             all_rows.append(row)
     peer: list[dict[str, Any]] = []
     if args.peer:
-        peer_module = importlib.import_module("secagg.runtime.peer_flower")
+        peer_module = importlib.import_module("secagg.integrations.flower.peer")
         for point in peer_module.PEER_POINTS:
             if not args.quiet:
                 emit(f"[peer] Flower SecAgg+: {point}\n", sys.stderr)
