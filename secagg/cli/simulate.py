@@ -22,6 +22,7 @@ from secagg.crypto.drbg import Drbg
 from secagg.crypto.prg import ring_dtype
 from secagg.errors import ConfigError, ProtocolAbort
 from secagg.runtime import preflight
+from secagg.runtime.preflight import format_bytes
 from secagg.runtime.inputs import LazyInputs
 from secagg.runtime.pool import available_cores
 from secagg.runtime.simulate import RoundResult, checked_seed, resolve_graph, rounds, simulate_round
@@ -172,14 +173,6 @@ def make_scenario(
     clients: int, dim: int, dropout: float, bits: int, seed: bytes | None = None
 ) -> Scenario:
     return Scenario(clients, dim, dropout, bits, seed if seed is not None else os.urandom(32))
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
 
 
 def estimate_seconds(n: int, dim: int, bits: int, holders: int, workers: int) -> float:
@@ -342,14 +335,14 @@ def format_report(report: dict[str, Any]) -> str:
     for r in report["rounds"]:
         out.write(
             f"  {r['round']:<18} {r['client_cpu_seconds_mean'] * 1e3:>8.2f} ms"
-            f" {_size(r['client_upload_bytes']):>10} {_size(r['client_download_bytes']):>12}"
-            f" {r['server_cpu_seconds'] * 1e3:>8.1f} ms {_size(r['server_received_bytes']):>10}"
-            f" {_size(r['server_sent_bytes']):>11}\n"
+            f" {format_bytes(r['client_upload_bytes']):>10} {format_bytes(r['client_download_bytes']):>12}"
+            f" {r['server_cpu_seconds'] * 1e3:>8.1f} ms {format_bytes(r['server_received_bytes']):>10}"
+            f" {format_bytes(r['server_sent_bytes']):>11}\n"
         )
     out.write(
         f"\n  client columns: mean per participating client; server columns: whole round.\n"
         f"  server CPU {report['server_cpu_seconds']:.2f} s, all clients' CPU "
-        f"{report['client_cpu_seconds_total']:.2f} s, {_size(report['total_bytes'])} on the wire,"
+        f"{report['client_cpu_seconds_total']:.2f} s, {format_bytes(report['total_bytes'])} on the wire,"
         f" wall time {report['wall_seconds']:.2f} s\n"
     )
     return out.getvalue()

@@ -50,7 +50,8 @@ def estimate_peak(
     return (3 + 3 * max(workers, 1)) * vector + n * holders * PAIR_BYTES + n * CLIENT_BYTES + inputs
 
 
-def _size(n: float) -> str:
+def format_bytes(n: float) -> str:
+    """A byte count for people: 950 B, 1.5 KB, 40.2 MB (powers of 1000)."""
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if n < 1000 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -84,10 +85,10 @@ def require_memory(
     if fixed < budget:
         hints.append(f"at most {int((budget - fixed) // per_value):,} values per client")
     else:
-        hints.append(f"fewer clients (the per-client state alone needs {_size(fixed)})")
+        hints.append(f"fewer clients (the per-client state alone needs {format_bytes(fixed)})")
     if neighbors is None and n > 200:
         hints.append("or a sparse SecAgg+ graph, whose state grows as n k rather than n^2")
     raise ConfigError(
-        f"not enough memory: {n:,} clients x {dim:,} values need about {_size(need)}, and "
-        f"{_size(have)} is available; with {n:,} clients use " + " ".join(hints)
+        f"not enough memory: {n:,} clients x {dim:,} values need about {format_bytes(need)}, and "
+        f"{format_bytes(have)} is available; with {n:,} clients use " + " ".join(hints)
     )
