@@ -22,9 +22,9 @@ from secagg.crypto.drbg import Drbg
 from secagg.crypto.prg import ring_dtype
 from secagg.errors import ConfigError, ProtocolAbort
 from secagg.runtime import preflight
-from secagg.runtime.preflight import format_bytes
 from secagg.runtime.inputs import LazyInputs
 from secagg.runtime.pool import available_cores
+from secagg.runtime.preflight import format_bytes as _size
 from secagg.runtime.simulate import RoundResult, checked_seed, resolve_graph, rounds, simulate_round
 
 SLOW_SECONDS = 20.0
@@ -335,14 +335,14 @@ def format_report(report: dict[str, Any]) -> str:
     for r in report["rounds"]:
         out.write(
             f"  {r['round']:<18} {r['client_cpu_seconds_mean'] * 1e3:>8.2f} ms"
-            f" {format_bytes(r['client_upload_bytes']):>10} {format_bytes(r['client_download_bytes']):>12}"
-            f" {r['server_cpu_seconds'] * 1e3:>8.1f} ms {format_bytes(r['server_received_bytes']):>10}"
-            f" {format_bytes(r['server_sent_bytes']):>11}\n"
+            f" {_size(r['client_upload_bytes']):>10} {_size(r['client_download_bytes']):>12}"
+            f" {r['server_cpu_seconds'] * 1e3:>8.1f} ms {_size(r['server_received_bytes']):>10}"
+            f" {_size(r['server_sent_bytes']):>11}\n"
         )
     out.write(
         f"\n  client columns: mean per participating client; server columns: whole round.\n"
         f"  server CPU {report['server_cpu_seconds']:.2f} s, all clients' CPU "
-        f"{report['client_cpu_seconds_total']:.2f} s, {format_bytes(report['total_bytes'])} on the wire,"
+        f"{report['client_cpu_seconds_total']:.2f} s, {_size(report['total_bytes'])} on the wire,"
         f" wall time {report['wall_seconds']:.2f} s\n"
     )
     return out.getvalue()
