@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,14 @@ def group_table(group: Group, rows: list[dict[str, Any]]) -> str:
     )
     out.write("|" + "---|" * 15 + "\n")
     for r in rows:
+        if r.get("failed"):
+            out.write(
+                f"| {r['clients']:,} | {r['dim']:,} | {r['dropout']:.0%} | {r['graph']} | "
+                f"{r['security'].replace('_', '-')} | {r['workers']} | aborted |"
+                + " - |" * 8
+                + "\n"
+            )
+            continue
         graph = "complete" if r["graph"] == "complete" else f"SecAgg+ (k={r['neighbors']}"
         graph += f", t={r['threshold']})" if r["graph"] != "complete" else f" (t={r['threshold']})"
         out.write(
@@ -398,28 +406,41 @@ def bench_command(args: argparse.Namespace) -> int:
     all_rows: list[dict[str, Any]] = []
     total = sum(len(g.points) for g in groups)
     done = 0
+    masking = masking_rows()
+    peer: list[dict[str, Any]] = []
+
+    def save() -> None:
+        # After every point: a failure later (or Ctrl-C) keeps what was measured.
+        write_csv(folder / "results.csv", all_rows)
+        (folder / "results.json").write_text(
+            json.dumps({"rows": all_rows, "peer": peer, "masking": masking}, indent=1)
+        )
+
     for group in groups:
         for point in group.points:
             done += 1
             if not args.quiet:
                 emit(f"[{done}/{total}] {group.key}: {point}\n", sys.stderr)
-            row = {"group": group.key, **run_isolated(point)}
+            try:
+                row = {"group": group.key, **run_isolated(point)}
+            except RuntimeError as exc:  # the point aborted or failed: say so, keep going
+                emit(f"secagg bench: {exc}\n", sys.stderr)
+                row = {"group": group.key, **asdict(point), "correct": False, "failed": True}
             by_group.setdefault(group.key, []).append(row)
             all_rows.append(row)
-    masking = masking_rows()
-    peer: list[dict[str, Any]] = []
+            save()
     if args.peer:
         peer_module = importlib.import_module("secagg.integrations.flower.peer")
         for point in peer_module.PEER_POINTS:
             if not args.quiet:
                 emit(f"[peer] Flower SecAgg+: {point}\n", sys.stderr)
-            ours = run_isolated(replace(point, workers=1))
-            peer.append(peer_module.compare(point, ours))
-    write_csv(folder / "results.csv", all_rows)
-    (folder / "results.json").write_text(
-        json.dumps({"rows": all_rows, "peer": peer, "masking": masking}, indent=1)
-    )
-    plots = write_plots(folder, all_rows)
+            try:
+                ours = run_isolated(replace(point, workers=1))
+                peer.append(peer_module.compare(point, ours))
+            except Exception as exc:  # a peer run that fails must not lose the others
+                emit(f"secagg bench: peer point {point} failed: {exc}\n", sys.stderr)
+            save()
+    plots = write_plots(folder, [r for r in all_rows if not r.get("failed")])
     command = "secagg bench" + ("" if args.preset == "full" else f" --preset {args.preset}")
     command += " --peer" if args.peer else ""
     report = markdown(groups, by_group, plots, folder, peer, command, masking)

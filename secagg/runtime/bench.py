@@ -34,7 +34,9 @@ from secagg.runtime.simulate import RoundResult, rounds, simulate_round
 @dataclass(frozen=True, slots=True)
 class Point:
     """What to run: ``dropout`` of the clients go silent from ``drop_round`` on (by default
-    masked_input: they dropped after ShareKeys, the costly case for the server)."""
+    masked_input: they dropped after ShareKeys, the costly case for the server). ``threshold``
+    None takes the policy's (the finder's for SecAgg+ without ``neighbors``); a threshold the
+    policy refuses runs anyway (a benchmark may match a peer's setting), marked in the row."""
 
     clients: int
     dim: int
@@ -47,6 +49,7 @@ class Point:
     drop_round: str = "masked_input"
     trace_memory: bool = False
     seed: int = 1
+    threshold: int | None = None
 
 
 def _input(seed: bytes, dim: int, bits: int, u: int) -> npt.NDArray[Any]:
@@ -117,6 +120,8 @@ def run_point(point: Point) -> dict[str, Any]:
     start = time.perf_counter()
     result = simulate_round(
         inputs,
+        threshold=point.threshold,
+        allow_weak_threshold=point.threshold is not None,
         bits=point.bits,
         neighbors=neighbors,
         security=point.security,
