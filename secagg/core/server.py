@@ -37,9 +37,10 @@ import numpy.typing as npt
 from secagg.config import RoundConfig
 from secagg.core import wire
 from secagg.core.graph import graph_for
+from secagg.core.pairkeys import Dropped, pair_mask_keys
 from secagg.crypto import kdf, prg, shamir
 from secagg.crypto.commit import COMMITMENT_SIZE, ShareCommitments, self_mask_commitment
-from secagg.crypto.keys import KeyAgreementError, KeyPair, fingerprint
+from secagg.crypto.keys import KeyPair, fingerprint
 from secagg.crypto.prg import RingArray
 from secagg.crypto.sign import verify
 from secagg.errors import (
@@ -565,24 +566,22 @@ class Server:
         ]
         negate = [True] * len(keys)
         secrets = self._rebuild(dropped, responders, "s_u^SK")
+        lost = []
         for u, secret in zip(dropped, secrets, strict=True):
-            pair = KeyPair.from_secret(secret)
-            if pair.public != self._keys[u].s_public:
+            if KeyPair.from_secret(secret).public != self._keys[u].s_public:
                 raise ProtocolAbort(
                     AbortReason.INCONSISTENT_SHARES,
                     f"the shares of s_u^SK for client {u} do not match its public key",
                     culprit=u,
                 )
-            for v in self._graph.neighbors(u):
-                if v not in self._u3:
-                    continue
-                try:
-                    shared = pair.agree(self._keys[v].s_public)
-                except KeyAgreementError as exc:  # cannot happen: keys were checked at advertise
-                    raise ProtocolAbort(AbortReason.KEY_AGREEMENT_FAILED, str(exc)) from exc
-                keys.append(kdf.pair_mask_key(shared, session_id=sid, u=u, v=v))
-                # v added Delta_{v,u} PRG(s_{u,v}) with Delta = +1 iff v < u; take it back out.
-                negate.append(v < u)
+            # Every v of U3 that masked with u; the keys were checked when advertised.
+            survivors_of_u = [v for v in self._graph.neighbors(u) if v in self._u3]
+            lost.append(
+                Dropped(u, secret, tuple((v, self._keys[v].s_public) for v in survivors_of_u))
+            )
+            # v added Delta_{v,u} PRG(s_{u,v}) with Delta = +1 iff v < u; take it back out.
+            negate += [v < u for v in survivors_of_u]
+        keys += pair_mask_keys(sid, lost, self.workers)
         total = self._sum
         prg.accumulate_parallel(total, keys, negate, workers=self.workers)
         prg.reduce(total, cfg.bits)

@@ -97,7 +97,7 @@ _local = threading.local()
 def _scratch() -> npt.NDArray[np.uint8]:
     """This thread's keystream buffer: one chunk plus the BLOCK - 1 bytes update_into wants."""
     buffer: npt.NDArray[np.uint8] | None = getattr(_local, "scratch", None)
-    if buffer is None:
+    if buffer is None or buffer.shape[0] < CHUNK_BYTES + BLOCK:
         buffer = np.empty(CHUNK_BYTES + BLOCK, dtype=np.uint8)
         _local.scratch = buffer
     return buffer
@@ -189,26 +189,45 @@ def accumulate_many(
 def accumulate_parallel(
     acc: RingArray, keys: Sequence[bytes], negate: Sequence[bool], *, workers: int = 1
 ) -> None:
-    """:func:`accumulate_many` over ``workers`` threads, each owning one contiguous range of
-    ``acc`` and seeking every stream to that range (CTR mode starts at any block).
+    """:func:`accumulate_many` over ``workers`` threads.
 
-    Ranges are disjoint and addition mod 2^32 (or 2^64) is associative and commutative, so the
-    result is bit-identical for any number of workers. Threads run in parallel because
-    `cryptography` and numpy release the GIL while they encrypt and add.
+    A long vector is split into contiguous ranges, each thread seeking every stream to its own
+    range (CTR mode starts at any block), so nothing vector-sized is allocated. A vector shorter
+    than a chunk per thread is not split; the keys are, each thread adding its share of the
+    streams into a private vector that is then added to ``acc``. Either way the result is
+    bit-identical for any number of workers: addition mod 2^32 (or 2^64) is associative and
+    commutative. Threads run in parallel because `cryptography` and numpy release the GIL while
+    they encrypt and add.
     """
     m = acc.shape[0]
-    workers = max(1, min(workers, m // (CHUNK_BYTES // acc.dtype.itemsize) or 1))
-    if workers == 1:
+    per_chunk = CHUNK_BYTES // acc.dtype.itemsize
+    split_ranges = m >= workers * per_chunk
+    if not split_ranges:
+        workers = min(workers, len(keys))
+    if workers <= 1:
         accumulate_many(acc, keys, negate)
         return
-    bounds = [m * i // workers for i in range(workers + 1)]
     with ThreadPoolExecutor(workers) as pool:
+        if split_ranges:
+            bounds = [m * i // workers for i in range(workers + 1)]
+            futures = [
+                pool.submit(accumulate_many, acc[a:b], keys, negate, start=a)
+                for a, b in itertools.pairwise(bounds)
+            ]
+            for future in futures:
+                future.result()
+            return
+        parts = [np.zeros_like(acc) for _ in range(workers - 1)]
+        cuts = [len(keys) * i // workers for i in range(workers + 1)]
+        targets = [acc, *parts]
         futures = [
-            pool.submit(accumulate_many, acc[a:b], keys, negate, start=a)
-            for a, b in itertools.pairwise(bounds)
+            pool.submit(accumulate_many, target, keys[a:b], negate[a:b])
+            for target, (a, b) in zip(targets, itertools.pairwise(cuts), strict=True)
         ]
         for future in futures:
             future.result()
+    for part in parts:
+        np.add(acc, part, out=acc)
 
 
 def _mask(bits: int) -> np.unsignedinteger[Any]:
