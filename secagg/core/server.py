@@ -324,9 +324,14 @@ class Server:
         # One SHA-256 per share, compared with its owner's commitments all at once.
         committed = self._commitments_for(sender, msg.peers, msg.kinds)
         commit, size = self._commit, wire.SHARE_SIZE
+        encoded = msg.encoded
         computed = b"".join(
-            commit(int(z), sender, int(kind), msg.encoded[i * size : (i + 1) * size])
-            for i, (z, kind) in enumerate(zip(msg.peers, msg.kinds, strict=True))
+            [
+                commit(z, sender, kind, encoded[i * size : (i + 1) * size])
+                for i, (z, kind) in enumerate(
+                    zip(msg.peers.tolist(), msg.kinds.tolist(), strict=True)
+                )
+            ]
         )
         bad_share = np.zeros(0, dtype=np.int64)
         if computed != committed:
@@ -598,7 +603,13 @@ class Server:
         it holds those of every neighbour it did not report.)"""
         assert self._u2 is not None
         accused = self._accused.get(v, frozenset())
-        return [z for z in self._graph.holders(v) if z in self._u2 and (z == v or z not in accused)]
+        if self._graph.complete:
+            members = self._u2.ids()  # every holder of the complete graph is in H(v)
+        else:
+            members = [z for z in self._graph.holders(v) if z in self._u2]
+        if not accused:
+            return members
+        return [z for z in members if z == v or z not in accused]
 
     def _rebuild(self, owners: list[int], responders: set[int], what: str) -> list[bytes]:
         """The secret of each owner from the shares of its ``t`` lowest-id responding valid

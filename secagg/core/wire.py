@@ -135,7 +135,8 @@ class IdSet:
 
     def ids(self) -> list[int]:
         """The members, sorted."""
-        return np.flatnonzero(self._bits).tolist()
+        members: list[int] = np.flatnonzero(self._bits).tolist()
+        return members
 
     def issubset(self, other: IdSet) -> bool:
         return not bool(np.any(self._bits & ~other._bits))

@@ -23,10 +23,9 @@ value with the same commitment is a SHA-256 second preimage.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import Any
-
-from cryptography.hazmat.primitives import hashes
 
 from secagg.config import PROTOCOL_VERSION
 from secagg.crypto.hashing import sha256
@@ -45,14 +44,17 @@ def share_commitment(session_id: bytes, owner: int, holder: int, kind: int, shar
 class ShareCommitments:
     """:func:`share_commitment` for one session, many times: the hash of the label and the
     session id is computed once and copied (a client commits to and checks 4 shares per
-    neighbour, the server checks every share it is returned)."""
+    neighbour, the server checks every share it is returned - 250,000 at n = 500). The same
+    SHA-256 from the standard library's OpenSSL binding, whose copy-and-update costs a third of
+    a `cryptography` hash object's on this hot path; the digests are identical."""
 
     __slots__ = ("_prefix", "_session_id")
 
     def __init__(self, session_id: bytes) -> None:
         self._session_id = session_id
-        self._prefix = hashes.Hash(hashes.SHA256())
-        self._prefix.update(len(_SHARE_LABEL).to_bytes(2, "big") + _SHARE_LABEL + session_id)
+        self._prefix = hashlib.sha256(
+            len(_SHARE_LABEL).to_bytes(2, "big") + _SHARE_LABEL + session_id
+        )
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ShareCommitments:
         # The hash context cannot be pickled; a copy starts from the same session id.
@@ -61,7 +63,7 @@ class ShareCommitments:
     def __call__(self, owner: int, holder: int, kind: int, share: bytes) -> bytes:
         h = self._prefix.copy()
         h.update(struct.pack(">IIB", owner, holder, kind) + share)
-        return h.finalize()
+        return h.digest()
 
 
 def self_mask_commitment(session_id: bytes, owner: int, seed: bytes) -> bytes:
