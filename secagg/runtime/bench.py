@@ -103,15 +103,27 @@ def work_of(result: RoundResult) -> Work:
     return Work(masking_bytes, masking_agreements, other, server_bytes, server_agreements)
 
 
+def bench_seed(point: Point) -> bytes:
+    """The seed of a point's inputs and dropouts (public: a benchmark)."""
+    return Drbg(b"secagg-bench", b"seed/%d" % point.seed)(32)
+
+
+def dropped_clients(point: Point) -> list[int]:
+    """Which clients drop at this point: the first ``round(dropout * n)`` of an order drawn
+    from the point's seed (the peer runs drop the same clients)."""
+    count = round(point.dropout * point.clients)
+    draws = np.frombuffer(Drbg(bench_seed(point), b"order")(8 * point.clients), dtype="<u8")
+    return sorted(int(u) for u in np.argsort(draws)[:count])
+
+
 def run_point(point: Point) -> dict[str, Any]:
     """Run one point here and return its row (use :func:`run_isolated` for a clean process)."""
     floor = Floor.measure()
-    seed = Drbg(b"secagg-bench", b"seed/%d" % point.seed)(32)
+    seed = bench_seed(point)
     inputs = LazyInputs(point.clients, point.dim, lambda u: _input(seed, point.dim, point.bits, u))
     names = rounds(point.security)
-    count = round(point.dropout * point.clients)
-    order = np.argsort(np.frombuffer(Drbg(seed, b"order")(8 * point.clients), dtype="<u8"))
-    drop = {point.drop_round: sorted(int(u) for u in order[:count])} if count else None
+    lost = dropped_clients(point)
+    drop = {point.drop_round: lost} if lost else None
     neighbors: int | str | None = None
     if point.graph == "secagg+":
         neighbors = point.neighbors if point.neighbors is not None else "auto"

@@ -29,8 +29,7 @@ from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECOR
 from flwr.server.workflow.constant import Key as WorkflowKey
 
 from secagg.config import as_security
-from secagg.crypto.drbg import Drbg
-from secagg.runtime.bench import Point
+from secagg.runtime.bench import Point, dropped_clients
 from secagg.runtime.simulate import resolve_graph
 
 from .local_grid import LocalGrid
@@ -70,9 +69,8 @@ def run_flower_secaggplus(point: Point) -> dict[str, Any]:
         dropout=max(point.dropout, 0.05),
     )
     num_shares = n if k is None else k + 1
-    order = np.argsort(np.frombuffer(Drbg(b"peer", b"order")(8 * n), dtype="<u8"))
-    nodes = [1000 + i for i in range(n)]
-    silent = {nodes[int(i)] for i in order[: round(point.dropout * n)]}
+    nodes = [1000 + i for i in range(n)]  # node i plays client i
+    silent = {nodes[u] for u in dropped_clients(point)}
     node_seconds = {"total": 0.0, Stage.UNMASK: 0.0}
 
     def fault(node: int, message: Message, run: Callable[[], Message]) -> Message | None:
@@ -131,6 +129,8 @@ def run_flower_secaggplus(point: Point) -> dict[str, Any]:
     start = time.process_time()
     workflow(grid, context)
     total = time.process_time() - start
+    if unmask_seconds[0] == 0.0:
+        raise RuntimeError("Flower's SecAgg+ did not reach its unmasking stage (it aborted)")
     return {
         "flower_total_cpu_seconds": total,
         "flower_server_cpu_seconds": total - node_seconds["total"],
