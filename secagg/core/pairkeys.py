@@ -27,10 +27,12 @@ PARALLEL_FROM = 4096
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
-    """One client z of U2 \\ U3: its rebuilt s_z^SK and its surviving neighbours' s_v^PK."""
+    """One client z of U2 \\ U3: its rebuilt s_z^SK, loaded (the server loaded it to check it
+    against s_z^PK; loading again would cost another agreement), and its surviving neighbours'
+    s_v^PK."""
 
     client: int
-    secret: bytes
+    private: X25519PrivateKey
     neighbours: tuple[tuple[int, bytes], ...]
 
 
@@ -40,12 +42,11 @@ def _derive(session_id: bytes, batch: Sequence[Dropped]) -> bytes:
     loaded: dict[bytes, X25519PublicKey] = {}
     out = []
     for z in batch:
-        private = X25519PrivateKey.from_private_bytes(z.secret)
         for v, public in z.neighbours:
             peer = loaded.get(public)
             if peer is None:
                 peer = loaded[public] = X25519PublicKey.from_public_bytes(public)
-            shared = private.exchange(peer)
+            shared = z.private.exchange(peer)
             out.append(kdf.pair_mask_key(shared, session_id=session_id, u=z.client, v=v))
     return b"".join(out)
 

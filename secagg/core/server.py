@@ -573,7 +573,8 @@ class Server:
         secrets = self._rebuild(dropped, responders, "s_u^SK")
         lost = []
         for u, secret in zip(dropped, secrets, strict=True):
-            if KeyPair.from_secret(secret).public != self._keys[u].s_public:
+            pair = KeyPair.from_secret(secret)
+            if pair.public != self._keys[u].s_public:
                 raise ProtocolAbort(
                     AbortReason.INCONSISTENT_SHARES,
                     f"the shares of s_u^SK for client {u} do not match its public key",
@@ -582,7 +583,9 @@ class Server:
             # Every v of U3 that masked with u; the keys were checked when advertised.
             survivors_of_u = [v for v in self._graph.neighbors(u) if v in self._u3]
             lost.append(
-                Dropped(u, secret, tuple((v, self._keys[v].s_public) for v in survivors_of_u))
+                Dropped(
+                    u, pair.private_key, tuple((v, self._keys[v].s_public) for v in survivors_of_u)
+                )
             )
             # v added Delta_{v,u} PRG(s_{u,v}) with Delta = +1 iff v < u; take it back out.
             negate += [v < u for v in survivors_of_u]

@@ -45,6 +45,11 @@ class KeyPair:
         public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return cls(secret=secret, public=public, _private=private)
 
+    @property
+    def private_key(self) -> X25519PrivateKey:
+        """The loaded private key, for callers that agree with many already-checked keys."""
+        return self._private
+
     def agree(self, peer_public: bytes) -> bytes:
         """KA.agree: the raw 32-byte X25519 shared secret with ``peer_public``.
 

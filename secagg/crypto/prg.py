@@ -103,12 +103,18 @@ def _scratch() -> npt.NDArray[np.uint8]:
     return buffer
 
 
+_CTR_AT_ZERO = modes.CTR(bytes(BLOCK))
+"""The counter mode of every stream read from its start (immutable, so shared: building it
+per key is a tenth of the key setup)."""
+
+
 def _encryptor(key: bytes, first_byte: int) -> CipherContext:
     """AES-256-CTR positioned at the block holding ``first_byte``."""
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise ValueError("a PRG key is 32 bytes")
-    iv = (first_byte // BLOCK).to_bytes(BLOCK, "big")
-    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    block = first_byte // BLOCK
+    mode = _CTR_AT_ZERO if block == 0 else modes.CTR(block.to_bytes(BLOCK, "big"))
+    return Cipher(algorithms.AES(key), mode).encryptor()
 
 
 def keystream(key: bytes, nbytes: int, *, block_offset: int = 0) -> bytes:
